@@ -1,0 +1,4 @@
+from eligibility_sweeps.models import metadata
+from rcm_kit.migrations import run_env
+
+run_env(metadata)

@@ -1,0 +1,42 @@
+"""The eligibility-sweeps API (``sweeps-api``)."""
+
+from __future__ import annotations
+
+import uvicorn
+from fastapi import FastAPI
+
+from eligibility_sweeps.config import Settings
+from eligibility_sweeps.reference.endpoints import router as reference_router
+from rcm_kit.logging import configure_logging
+from rcm_kit.service import create_service_app
+from rcm_kit.settings import load_settings
+
+PROCESS = "sweeps-api"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings(Settings, PROCESS)
+    return create_service_app(
+        title="Eligibility sweeps",
+        description="Batches of X12 270 eligibility inquiries and their exception queue.",
+        settings=settings,
+        routers=[reference_router],
+        app_name=PROCESS,
+    )
+
+
+def main() -> None:
+    settings = load_settings(Settings, PROCESS)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, PROCESS)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.SWEEPS_API_HOST,
+        port=settings.SWEEPS_API_PORT,
+        log_config=None,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

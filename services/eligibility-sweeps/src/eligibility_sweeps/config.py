@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from rcm_kit.settings import ApiSettings
+
+
+class Settings(ApiSettings):
+    SWEEPS_API_HOST: str = "127.0.0.1"
+    SWEEPS_API_PORT: int = Field(default=8001, ge=1, le=65535)

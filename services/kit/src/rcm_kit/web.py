@@ -1,0 +1,146 @@
+"""What every HTTP process shares: request ids, access logs, body limits, metrics.
+
+``RequestContextMiddleware`` is a plain ASGI middleware (no ``BaseHTTPMiddleware``,
+which buffers and slows streaming). It takes ``X-Request-ID`` or makes one, binds it
+to the log context, returns it, refuses bodies over the limit with 413, and turns an
+unexpected exception into a generic problem+json 500 that still carries the id.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rcm_kit.errors import PROBLEM_JSON
+from rcm_kit.logging import bind_context, clear_context, get_logger
+
+log = get_logger("rcm.request")
+
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+def problem_bytes(status: int, title: str, detail: str, **extra: Any) -> bytes:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return json.dumps(body).encode()
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int | None = None) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
+        clear_context()
+        bind_context(request_id=request_id)
+        started = time.perf_counter()
+        status_holder = {"status": 500, "started": False}
+        limit = self.max_body_bytes
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["started"] = True
+                message["headers"] = [
+                    *(h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        async def send_problem(status: int, title: str, detail: str, **extra: Any) -> None:
+            body = problem_bytes(status, title, detail, **extra)
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", PROBLEM_JSON.encode()),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send_with_id({"type": "http.response.body", "body": body})
+
+        if limit is not None:
+            declared = headers.get(b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await send_problem(413, "Payload too large", f"The body exceeds {limit} bytes.")
+                self._done(scope, status_holder["status"], started)
+                return
+            seen = 0
+
+            async def limited_receive() -> Message:
+                nonlocal seen
+                message = await receive()
+                if message["type"] == "http.request":
+                    seen += len(message.get("body", b""))
+                    if seen > limit:
+                        raise _BodyTooLarge
+                return message
+
+            inner_receive: Receive = limited_receive
+        else:
+            inner_receive = receive
+
+        try:
+            await self.app(scope, inner_receive, send_with_id)
+        except _BodyTooLarge:
+            if not status_holder["started"]:
+                await send_problem(413, "Payload too large", f"The body exceeds {limit} bytes.")
+        except Exception as error:  # the last line of defence: never a stack trace in a body
+            log.error("request.unhandled_error", path=scope.get("path"), exc_info=error)
+            if not status_holder["started"]:
+                await send_problem(
+                    500,
+                    "Internal Server Error",
+                    "An unexpected error occurred. Quote the request id when reporting it.",
+                    request_id=request_id,
+                )
+        finally:
+            self._done(scope, status_holder["status"], started)
+
+    @staticmethod
+    def _done(scope: Scope, status: Any, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        method = scope.get("method", "")
+        REQUESTS.labels(method, template, str(status)).inc()
+        LATENCY.labels(method, template).observe(elapsed)
+        log.info(
+            "request.completed",
+            method=method,
+            route=template,
+            status=status,
+            duration_ms=round(elapsed * 1000, 2),
+        )
+
+
+async def metrics_response() -> Response:
+    """Prometheus metrics of this process."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
