@@ -33,7 +33,7 @@ $(UV):
 install: .venv/.synced
 
 run: install
-	@$(INFRA) && $(RUN) python -m rcm_kit.devrun
+	@$(RUN) python -m rcm_kit.devrun
 
 stop: install
 	-@$(RUN) python -m rcm_kit.devrun --stop

@@ -1,0 +1,200 @@
+"""``make run``: the whole system on one machine, under one process manager (honcho).
+
+Finds PostgreSQL and Redis (``devinfra``), migrates, provisions and seeds the ``demo``
+tenant, starts every process with prefixed logs, and prints the gateway URL, the docs
+URL and a ready-to-paste curl. Settings already in the environment always win. Ctrl-C
+stops every process, and the embedded servers when this run started them;
+``make stop`` (``--stop``) cleans up after a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from honcho.manager import Manager
+from honcho.printer import Printer
+
+from rcm_kit import devinfra, migrations, provision
+from rcm_kit.auth import ALL_PERMISSIONS, issue_token
+from rcm_kit.cli import seed_tenant
+from rcm_kit.db import create_engine
+from rcm_kit.plugins import load_plugins
+
+DEMO_SLUG = "demo"
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    command: str
+
+
+# Every long-running process of the product. Later processes (worker, supervisor,
+# dispatcher, clearinghouse sandbox, SMTP sink) join this list.
+PROCESSES = (
+    ProcessSpec("sweeps-api", "sweeps-api"),
+    ProcessSpec("contracts-api", "contracts-api"),
+    ProcessSpec("gateway", "gateway"),
+)
+
+DEFAULTS = {
+    "LOG_FORMAT": "console",
+    "GATEWAY_PORT": "8000",
+    "SWEEPS_API_PORT": "8001",
+    "CONTRACTS_API_PORT": "8002",
+}
+
+
+def _jwt_secret() -> str:
+    """The environment's JWT_SECRET, else one generated once and kept under .data/."""
+    if os.environ.get("JWT_SECRET"):
+        return os.environ["JWT_SECRET"]
+    stored = devinfra.data_dir() / "jwt-secret"
+    if not stored.exists():
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        stored.write_text(secrets.token_urlsafe(48))
+        stored.chmod(0o600)
+    return stored.read_text().strip()
+
+
+async def _prepare() -> tuple[devinfra.Infra, str]:
+    infra = await devinfra.resolve_infra(start_embedded=True)
+    os.environ.setdefault("DATABASE_URL", infra.database_url)
+    os.environ.setdefault("REDIS_URL", infra.redis_url)
+    os.environ.setdefault("JWT_SECRET", _jwt_secret())
+    for name, value in DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    print(f"PostgreSQL: {devinfra.mask_url(os.environ['DATABASE_URL'])} ({infra.postgres_source})")
+    print(f"Redis:      {devinfra.mask_url(os.environ['REDIS_URL'])} ({infra.redis_source})")
+    from rcm_kit.settings import normalise_database_url
+
+    master_url = normalise_database_url(os.environ["DATABASE_URL"])
+    directory = migrations.find_migrations_dir()
+    plugins = load_plugins()
+    master = create_engine(master_url, pool_size=2, app_name="make-run")
+    try:
+        report = await provision.migrate_all(master, plugins, directory)
+        if not report.ok:
+            for slug, error in report.failures.items():
+                print(f"migration of tenant {slug} failed: {error}", file=sys.stderr)
+        tenant = await provision.create_tenant(
+            master, plugins, directory, slug=DEMO_SLUG, name="Demo Health System"
+        )
+        print("Seeding the demo tenant…")
+        for line in await seed_tenant(tenant):
+            print(f"  {line}")
+    finally:
+        await master.dispose()
+    token = issue_token(
+        os.environ["JWT_SECRET"],
+        tenant_id=tenant.tenant_id,
+        perms=list(ALL_PERMISSIONS),
+        subject="demo-user",
+        ttl_seconds=86_400,
+        issuer=os.environ.get("JWT_ISSUER") or None,
+        audience=os.environ.get("JWT_AUDIENCE") or None,
+    )
+    return infra, token
+
+
+def announce(base_url: str, token: str, timeout: float = 60.0) -> int:
+    """Wait until the gateway says every service is ready, print how to try it, then idle."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/api/v1/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    else:
+        print(f"the gateway at {base_url} did not become ready within {timeout:.0f} s")
+        return 1
+    print(
+        "\n"
+        f"  Gateway:  {base_url}/api/v1\n"
+        f"  Docs:     {base_url}/api/v1/docs\n"
+        f"  Token:    {token}\n\n"
+        f"  Try:      curl -s -H 'Authorization: Bearer {token}' {base_url}/api/v1/payers\n\n"
+        "  More tokens: uv run rcm token --tenant demo --perms eligibility.read,config.read\n"
+        "  Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    signal.sigwait(signals)
+    return 0
+
+
+def _our_processes() -> list[int]:
+    """Pids of processes started from this checkout's virtualenv by a previous run."""
+    names = {spec.command for spec in PROCESSES} | {"rcm_kit.devrun"}
+    marker = str(BIN)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        text = [part.decode(errors="replace") for part in argv if part]
+        if any(marker in part for part in text) and any(
+            part.endswith(tuple(names)) for part in text
+        ):
+            found.append(int(entry.name))
+    return found
+
+
+def stop() -> None:
+    for pid in _our_processes():
+        try:
+            os.kill(pid, signal.SIGTERM)
+            print(f"stopped process {pid}")
+        except ProcessLookupError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rcm_kit.devrun")
+    parser.add_argument("--stop", action="store_true", help="stop processes left by a crash")
+    parser.add_argument("--announce", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.stop:
+        stop()
+        return 0
+    base_url = f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT', DEFAULTS['GATEWAY_PORT'])}"
+    if args.announce:
+        return announce(base_url, os.environ["RCM_DEMO_TOKEN"])
+
+    infra, token = asyncio.run(_prepare())
+    manager = Manager(Printer(sys.stdout))
+    env = dict(os.environ)
+    for spec in PROCESSES:
+        manager.add_process(spec.name, str(BIN / spec.command), env=env)
+    # The token travels in the environment, never on a command line that `ps` shows.
+    announcer_env = {**env, "RCM_DEMO_TOKEN": token}
+    manager.add_process(
+        "ready", f"{sys.executable} -m rcm_kit.devrun --announce", env=announcer_env
+    )
+    try:
+        manager.loop()
+    finally:
+        if "embedded" in (infra.postgres_source, infra.redis_source):
+            for line in devinfra.stop_embedded():
+                print(f"stopped {line}")
+    return manager.returncode or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
