@@ -16,6 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+
 from rcm_kit import devinfra
 from rcm_kit.devinfra import Infra, InfraUnavailable, resolve_infra, stop_embedded
 

@@ -118,6 +118,8 @@ def tenant_scope(*permissions: str) -> Any:
         async with runtime.directory.transaction(tenant) as session:
             yield TenantScope(principal, tenant, session, runtime)
 
+    # Lets tests and docs read which permissions a route accepts.
+    dependency.permissions = permissions  # type: ignore[attr-defined]
     return Depends(dependency, scope="function")
 
 

@@ -62,7 +62,9 @@ class RequestContextMiddleware:
         status_holder = {"status": 500, "started": False}
         limit = self.max_body_bytes
 
-        async def send_with_id(message: Message) -> None:
+        exceeded = False
+
+        async def send_raw(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
@@ -74,7 +76,7 @@ class RequestContextMiddleware:
 
         async def send_problem(status: int, title: str, detail: str, **extra: Any) -> None:
             body = problem_bytes(status, title, detail, **extra)
-            await send_with_id(
+            await send_raw(
                 {
                     "type": "http.response.start",
                     "status": status,
@@ -84,7 +86,16 @@ class RequestContextMiddleware:
                     ],
                 }
             )
-            await send_with_id({"type": "http.response.body", "body": body})
+            await send_raw({"type": "http.response.body", "body": body})
+
+        async def send_with_id(message: Message) -> None:
+            # A body that outgrew the limit while streaming: whatever the app answered
+            # (frameworks turn a failed read into a 400), the client gets a 413.
+            if exceeded:
+                if message["type"] == "http.response.start":
+                    await send_problem(413, "Payload too large", f"The body exceeds {limit} bytes.")
+                return
+            await send_raw(message)
 
         if limit is not None:
             declared = headers.get(b"content-length")
@@ -95,11 +106,12 @@ class RequestContextMiddleware:
             seen = 0
 
             async def limited_receive() -> Message:
-                nonlocal seen
+                nonlocal seen, exceeded
                 message = await receive()
                 if message["type"] == "http.request":
                     seen += len(message.get("body", b""))
                     if seen > limit:
+                        exceeded = True
                         raise _BodyTooLarge
                 return message
 

@@ -1,0 +1,66 @@
+"""Introspection of the services' routes, so auth tests cover every route, including new ones."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+
+@dataclass(frozen=True)
+class ProtectedRoute:
+    method: str
+    path: str
+    permissions: tuple[str, ...]
+
+    def url(self) -> str:
+        return re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), self.path)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _permissions(route: APIRoute) -> tuple[str, ...] | None:
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dependant = stack.pop()
+        perms = getattr(dependant.call, "permissions", None)
+        if perms is not None:
+            return tuple(perms)
+        stack.extend(dependant.dependencies)
+    return None
+
+
+def api_routes(routes: list[Any]) -> Iterator[APIRoute]:
+    """Every APIRoute, also inside routers that FastAPI includes lazily."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from api_routes(inner.routes)
+
+
+def protected_routes(app: FastAPI) -> Iterator[ProtectedRoute]:
+    for route in api_routes(app.routes):
+        if not isinstance(route, APIRoute):
+            continue
+        perms = _permissions(route)
+        for method in sorted(route.methods):
+            if perms is None:
+                continue
+            yield ProtectedRoute(method, route.path, perms)
+
+
+def unprotected_api_routes(app: FastAPI) -> list[str]:
+    """Routes under /api/v1 with no permission check: should be none."""
+    return [
+        f"{sorted(r.methods)} {r.path}"
+        for r in api_routes(app.routes)
+        if r.path.startswith("/api/") and _permissions(r) is None
+    ]
