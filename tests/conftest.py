@@ -11,6 +11,8 @@ import asyncio
 import os
 import secrets
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -63,7 +65,8 @@ async def drop_databases(server_url: str, prefix: str) -> None:
     )
     try:
         names = await conn.fetch(
-            "SELECT datname FROM pg_database WHERE datname LIKE $1", prefix.replace("_", r"\_") + "%"
+            "SELECT datname FROM pg_database WHERE datname LIKE $1",
+            prefix.replace("_", r"\_") + "%",
         )
         for row in names:
             await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
@@ -240,3 +243,18 @@ async def scalar(session: AsyncSession, sql: str, **params: Any) -> Any:
 
 
 __all__ = ["auth", "make_token", "migrations", "scalar", "tenant_session"]
+
+
+async def run_rcm(
+    *args: str, master_url: str, redis_url: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``rcm`` command against the session's master database."""
+    full_env = {**os.environ, "DATABASE_URL": master_url, "REDIS_URL": redis_url, **env}
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "rcm_kit.cli", *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
