@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -66,7 +65,7 @@ def _migrations_dir(settings: CliSettings) -> Path:
     return settings.RCM_MIGRATIONS_DIR or migrations.find_migrations_dir()
 
 
-def _run(work: Callable[[CliSettings], Awaitable[T]]) -> T:
+def _run(work: Callable[[CliSettings], Coroutine[Any, Any, T]]) -> T:
     settings = _settings()
     try:
         return asyncio.run(work(settings))
@@ -313,4 +312,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

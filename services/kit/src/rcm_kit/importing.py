@@ -169,7 +169,7 @@ async def upsert(
             )
         else:
             statement = statement.on_conflict_do_nothing(index_elements=list(key))
-        result = await session.execute(
+        result: sa.Result[Any] = await session.execute(
             statement.returning(sa.literal_column("(xmax = 0)").label("inserted"))
         )
         flags = [row.inserted for row in result]

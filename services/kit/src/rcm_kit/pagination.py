@@ -13,7 +13,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -62,15 +62,18 @@ def _tag(value: Any) -> list[Any]:
     raise TypeError(f"cannot put {type(value).__name__} in a cursor")
 
 
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "n": lambda _: None,
+    "u": UUID,
+    "t": datetime.fromisoformat,
+    "d": date.fromisoformat,
+    "v": lambda v: v,
+}
+
+
 def _untag(item: Any) -> Any:
     kind, value = item
-    return {
-        "n": lambda v: None,
-        "u": UUID,
-        "t": datetime.fromisoformat,
-        "d": date.fromisoformat,
-        "v": lambda v: v,
-    }[kind](value)
+    return _DECODERS[kind](value)
 
 
 def filters_digest(filters: Mapping[str, Any]) -> str:
