@@ -12,11 +12,11 @@ RUN := $(UV) run --frozen --no-sync
 # PostgreSQL and Redis from the environment, else localhost, else embedded under .data/
 INFRA = eval "$$($(RUN) python -m rcm_kit.devinfra env --start)"
 
-.PHONY: help install run stop test test-fast lint format bench migrate clean
+.PHONY: help install run stop test test-only lint format bench migrate clean
 
 help:
 	@echo "make run      start every process with a demo tenant (Ctrl-C stops all)"
-	@echo "make test     run the whole test suite"
+	@echo "make test     lint, then the whole test suite (test-only skips lint)"
 	@echo "make lint     ruff, import-linter, mypy"
 	@echo "make bench    benchmarks (report in bench/results/)"
 	@echo "make migrate  upgrade the master database and every tenant"
@@ -39,7 +39,10 @@ stop: install
 	-@$(RUN) python -m rcm_kit.devrun --stop
 	-@$(RUN) python -m rcm_kit.devinfra stop
 
-test: install
+test: lint
+	@$(INFRA) && $(RUN) pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test-only: install
 	@$(INFRA) && $(RUN) pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install

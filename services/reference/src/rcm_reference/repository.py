@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rcm_kit.pagination import SortKey, page_of, paginate
@@ -74,3 +76,19 @@ async def existing_ids(session: AsyncSession, table: sa.Table, ids: list[Any]) -
     id_column = table.primary_key.columns.values()[0]
     rows = await session.execute(sa.select(id_column).where(id_column.in_(ids)))
     return set(rows.scalars())
+
+
+async def ids_by_code(session: AsyncSession, table: sa.Table, codes: Iterable[str]) -> dict[str, Any]:
+    """``{code: id}`` for those of ``codes`` that exist in ``table`` (``<table>_code`` column).
+
+    One array parameter rather than an IN list, so a file of any size stays one query.
+    """
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    code = table.c[f"{table.name}_code"]
+    id_column = table.c[f"{table.name}_id"]
+    rows = await session.execute(
+        sa.select(code, id_column).where(code == sa.any_(sa.literal(wanted, ARRAY(sa.String))))
+    )
+    return {row[0]: row[1] for row in rows}
