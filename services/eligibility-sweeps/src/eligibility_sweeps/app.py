@@ -6,6 +6,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from eligibility_sweeps.config import Settings
+from eligibility_sweeps.member.endpoints import router as member_router
 from eligibility_sweeps.reference.endpoints import router as reference_router
 from rcm_kit.logging import configure_logging
 from rcm_kit.service import create_service_app
@@ -20,7 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Eligibility sweeps",
         description="Batches of X12 270 eligibility inquiries and their exception queue.",
         settings=settings,
-        routers=[reference_router],
+        routers=[reference_router, member_router],
         app_name=PROCESS,
     )
 

@@ -78,7 +78,9 @@ async def existing_ids(session: AsyncSession, table: sa.Table, ids: list[Any]) -
     return set(rows.scalars())
 
 
-async def ids_by_code(session: AsyncSession, table: sa.Table, codes: Iterable[str]) -> dict[str, Any]:
+async def ids_by_code(
+    session: AsyncSession, table: sa.Table, codes: Iterable[str]
+) -> dict[str, Any]:
     """``{code: id}`` for those of ``codes`` that exist in ``table`` (``<table>_code`` column).
 
     One array parameter rather than an IN list, so a file of any size stays one query.

@@ -35,7 +35,9 @@ service_event = sa.Table(
 
 # The roster query: visits in a date window by status, then a member's visits.
 sa.Index(
-    "ix_service_event_member_id_service_date", service_event.c.member_id, service_event.c.service_date
+    "ix_service_event_member_id_service_date",
+    service_event.c.member_id,
+    service_event.c.service_date,
 )
 sa.Index(
     "ix_service_event_status_service_date", service_event.c.status, service_event.c.service_date
