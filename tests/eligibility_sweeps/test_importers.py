@@ -207,6 +207,26 @@ async def test_unknown_members_payers_and_facilities_are_refused_whole(
     assert await counts(tenant) == before
 
 
+async def test_one_report_names_malformed_lines_and_unknown_references(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "mixed.csv",
+        EVENT_COLUMNS,
+        ["E1", "M1", "MAIN", "2026-12-01", "SCHEDULED"],
+        ["E2", "M1", "MAIN", "not-a-date", "SCHEDULED"],
+        ["E3", "M2", "NOWHERE", "2026-12-02", "SCHEDULED"],
+    )
+    before = await counts(tenant)
+
+    errors = await rejected_lines(tenant, "service-events", path)
+
+    assert [line for line, _ in errors] == [3, 4]
+    assert errors[0][1].startswith("service_date: ")
+    assert errors[1][1] == "facility_code: no facility has the code 'NOWHERE'"
+    assert await counts(tenant) == before
+
+
 async def test_service_event_dates_and_statuses_are_checked(tenant: Tenant, tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "events.csv",

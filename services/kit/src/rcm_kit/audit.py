@@ -31,7 +31,9 @@ class AuditAction(enum.StrEnum):
     EXECUTE = "EXECUTE"
 
 
-def audit_table(metadata: sa.MetaData, name: str = "audit_event") -> sa.Table:
+def audit_table(
+    metadata: sa.MetaData, name: str = "audit_event", *, schema: str | None = None
+) -> sa.Table:
     return sa.Table(
         name,
         metadata,
@@ -45,6 +47,7 @@ def audit_table(metadata: sa.MetaData, name: str = "audit_event") -> sa.Table:
         sa.Column("detail", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
         sa.Index(f"ix_{name}_entity", "entity_type", "entity_id", "occurred_at"),
         sa.Index(f"ix_{name}_occurred_at", "occurred_at"),
+        schema=schema,
     )
 
 

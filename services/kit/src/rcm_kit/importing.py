@@ -98,8 +98,10 @@ def _clean(record: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def parse(kind: ImportKind, records: list[tuple[Line, dict[str, Any]]]) -> list[ParsedRow]:
-    """Validate every record; raise ``ImportRejected`` listing every bad line."""
+def parse(
+    kind: ImportKind, records: list[tuple[Line, dict[str, Any]]]
+) -> tuple[list[ParsedRow], list[tuple[Line, str]]]:
+    """Validate every record: the rows that are well formed, and ``(line, reason)`` for the rest."""
     known = set(kind.row_model.model_fields)
     errors: list[tuple[Line, str]] = []
     rows: list[ParsedRow] = []
@@ -125,15 +127,26 @@ def parse(kind: ImportKind, records: list[tuple[Line, dict[str, Any]]]) -> list[
             continue
         seen[key] = line
         rows.append((line, row))
-    if errors:
-        raise ImportRejected(errors)
-    return rows
+    return rows, errors
 
 
 async def run_import(session: AsyncSession, kind: ImportKind, path: Path) -> ImportStats:
-    """Validate ``path`` whole, then store it through ``kind`` in the caller's transaction."""
-    rows = parse(kind, read_records(path))
-    return await kind.apply(session, rows)
+    """Validate ``path`` whole, then store it through ``kind`` in the caller's transaction.
+
+    When some lines are malformed, the well-formed ones are still applied inside a
+    savepoint that is always rolled back, so one report names every bad line: malformed
+    ones and ones whose references are unknown. Nothing of a rejected file is written.
+    """
+    rows, errors = parse(kind, read_records(path))
+    if not errors:
+        return await kind.apply(session, rows)
+    try:
+        async with session.begin_nested() as trial:
+            await kind.apply(session, rows)
+            await trial.rollback()
+    except ImportRejected as unresolved:
+        errors.extend(unresolved.errors)
+    raise ImportRejected(errors)
 
 
 async def upsert(
