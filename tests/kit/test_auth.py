@@ -67,11 +67,12 @@ def test_every_api_route_checks_permissions(
 @pytest.mark.parametrize("service", ["sweeps", "contracts"])
 async def test_auth_matrix(
     service: str,
-    request: pytest.FixtureRequest,
+    sweeps_server: RunningServer,
+    contracts_server: RunningServer,
     tenant_a: Tenant,
     suspend: Tenant,
 ) -> None:
-    server: RunningServer = request.getfixturevalue(f"{service}_server")
+    server = {"sweeps": sweeps_server, "contracts": contracts_server}[service]
     for route in _routes(server):
         allowed = list(route.permissions)
         others = [p for p in ALL_PERMISSIONS if p not in allowed]

@@ -1,0 +1,100 @@
+"""Tenant isolation over every read route of both services: tenant A's token never sees a
+row of tenant B, and B's ids are 404 for A."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from rcm_kit.auth import ALL_PERMISSIONS
+from rcm_kit.tenancy import Tenant
+from rcm_reference.models import billing_entity
+from tests.conftest import RunningServer, TenantFactory, auth, tenant_session
+from tests.eligibility_sweeps.factories import add_facility, add_member, add_payer, add_policy
+from tests.kit.routes import protected_routes
+
+
+async def _populate(tenant: Tenant, tag: str) -> dict[str, UUID]:
+    async with tenant_session(tenant) as session:
+        payer_id = await add_payer(session, f"{tag}-P", f"{tag} Payer")
+        facility_id = await add_facility(session, f"{tag}-F")
+        member_id = await add_member(session, f"{tag}-M", last_name=f"{tag}son")
+        policy_id = await add_policy(session, member_id, payer_id)
+        entity_id = (
+            await session.execute(
+                sa.insert(billing_entity)
+                .values(billing_entity_code=f"{tag}-B", name=f"{tag} Billing")
+                .returning(billing_entity.c.billing_entity_id)
+            )
+        ).scalar_one()
+    return {
+        "payer_id": payer_id,
+        "facility_id": facility_id,
+        "member_id": member_id,
+        "coverage_policy_id": policy_id,
+        "billing_entity_id": entity_id,
+    }
+
+
+def _ids(value: Any) -> set[str]:
+    """Every value of an ``*_id`` field anywhere in a response body."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key.endswith("_id") and isinstance(item, str):
+                found.add(item)
+            found |= _ids(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _ids(item)
+    return found
+
+
+@pytest.fixture(scope="module")
+async def two_tenants(make_tenant: TenantFactory) -> tuple[Tenant, dict, Tenant, dict]:
+    a, b = await make_tenant(), await make_tenant()
+    return a, await _populate(a, "A"), b, await _populate(b, "B")
+
+
+@pytest.mark.parametrize("service", ["sweeps", "contracts"])
+async def test_a_token_never_reaches_another_tenants_rows(
+    service: str,
+    sweeps_server: RunningServer,
+    contracts_server: RunningServer,
+    two_tenants: tuple[Tenant, dict, Tenant, dict],
+) -> None:
+    server = {"sweeps": sweeps_server, "contracts": contracts_server}[service]
+    a, a_ids, _, b_ids = two_tenants
+    theirs = {str(v) for v in b_ids.values()}
+    ours = {str(v) for v in a_ids.values()}
+    headers = auth(a, list(ALL_PERMISSIONS))
+    checked = 0
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        for route in protected_routes(server.server.config.app):
+            if route.method != "GET":
+                continue
+            params = re.findall(r"\{([^}]+)\}", route.path)
+            missing = [p for p in params if p not in b_ids]
+            assert not missing, f"{route}: give the isolation test an id for {missing}"
+            if not params:
+                response = await client.get(route.path, headers=headers, params={"limit": 500})
+                assert response.status_code == 200, f"{route}: {response.text}"
+                seen = _ids(response.json())
+                assert not seen & theirs, f"{route} leaked tenant B's rows"
+                assert seen & ours, f"{route} shows none of tenant A's own rows"
+            else:
+                foreign = route.path
+                own = route.path
+                for param in params:
+                    foreign = foreign.replace(f"{{{param}}}", str(b_ids[param]))
+                    own = own.replace(f"{{{param}}}", str(a_ids[param]))
+                response = await client.get(foreign, headers=headers)
+                assert response.status_code == 404, f"{route} with B's id: {response.text}"
+                assert (await client.get(own, headers=headers)).status_code == 200, str(route)
+            checked += 1
+    assert checked >= 2
