@@ -33,6 +33,7 @@ from rcm_kit.auth import issue_token
 from rcm_kit.db import create_engine, database_url_for
 from rcm_kit.devinfra import resolve_infra
 from rcm_kit.plugins import Plugin, load_plugins
+from rcm_kit.settings import normalise_database_url
 from rcm_kit.tenancy import Tenant
 
 JWT_SECRET = "test-secret-" + secrets.token_hex(16)
@@ -50,7 +51,7 @@ async def server_url() -> str:
     """The PostgreSQL server to use (a DSN whose database part is ignored)."""
     infra = await resolve_infra(start_embedded=True)
     os.environ.setdefault("REDIS_URL", infra.redis_url)
-    return infra.database_url
+    return normalise_database_url(infra.database_url)
 
 
 @pytest.fixture(scope="session")
