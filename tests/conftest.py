@@ -19,13 +19,11 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import httpx
 import pytest
 import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from rcm_kit import migrations, provision
@@ -60,19 +58,7 @@ async def redis_url(server_url: str) -> str:
 
 
 async def drop_databases(server_url: str, prefix: str) -> None:
-    url = make_url(server_url)
-    conn = await asyncpg.connect(
-        host=url.host, port=url.port, user=url.username, password=url.password, database="postgres"
-    )
-    try:
-        names = await conn.fetch(
-            "SELECT datname FROM pg_database WHERE datname LIKE $1",
-            prefix.replace("_", r"\_") + "%",
-        )
-        for row in names:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await provision.drop_databases(server_url, prefix)
 
 
 @pytest.fixture(scope="session")

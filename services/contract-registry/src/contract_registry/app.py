@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uvicorn
 from fastapi import FastAPI
 
 from contract_registry.config import Settings
 from contract_registry.reference.endpoints import router as reference_router
 from rcm_kit.logging import configure_logging
-from rcm_kit.service import create_service_app
+from rcm_kit.service import create_service_app, serve
 from rcm_kit.settings import load_settings
 
 PROCESS = "contracts-api"
@@ -28,14 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def main() -> None:
     settings = load_settings(Settings, PROCESS)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, PROCESS)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.CONTRACTS_API_HOST,
-        port=settings.CONTRACTS_API_PORT,
-        log_config=None,
-        proxy_headers=True,
-        server_header=False,
-    )
+    serve(create_app(settings), host=settings.CONTRACTS_API_HOST, port=settings.CONTRACTS_API_PORT)
 
 
 if __name__ == "__main__":

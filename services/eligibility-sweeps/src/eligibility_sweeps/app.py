@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uvicorn
 from fastapi import FastAPI
 
 from eligibility_sweeps.config import Settings
 from eligibility_sweeps.member.endpoints import router as member_router
 from eligibility_sweeps.reference.endpoints import router as reference_router
 from rcm_kit.logging import configure_logging
-from rcm_kit.service import create_service_app
+from rcm_kit.service import create_service_app, serve
 from rcm_kit.settings import load_settings
 
 PROCESS = "sweeps-api"
@@ -29,14 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def main() -> None:
     settings = load_settings(Settings, PROCESS)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, PROCESS)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.SWEEPS_API_HOST,
-        port=settings.SWEEPS_API_PORT,
-        log_config=None,
-        proxy_headers=True,
-        server_header=False,
-    )
+    serve(create_app(settings), host=settings.SWEEPS_API_HOST, port=settings.SWEEPS_API_PORT)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,24 @@ def maintenance_url(url: str) -> str:
     return make_url(url).set(database="postgres").render_as_string(hide_password=False)
 
 
+async def drop_databases(server_url: str, prefix: str) -> list[str]:
+    """Drop every database whose name starts with ``prefix`` (test and benchmark clean-up)."""
+    url = make_url(server_url)
+    connection = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, password=url.password, database="postgres"
+    )
+    try:
+        rows = await connection.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1",
+            prefix.replace("_", r"\_") + "%",
+        )
+        for row in rows:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+    finally:
+        await connection.close()
+    return [row["datname"] for row in rows]
+
+
 async def migrate_master(master_url: str, migrations_dir: Path) -> dict[str, Any]:
     await ensure_database(maintenance_url(master_url), make_url(master_url).database or "rcm")
     return await migrations.apply(master_url, [migrations.master_tree(migrations_dir)])
