@@ -7,8 +7,9 @@ from fastapi import FastAPI
 from contract_registry.config import Settings
 from contract_registry.reference.endpoints import router as reference_router
 from rcm_kit.logging import configure_logging
-from rcm_kit.service import create_service_app, serve
+from rcm_kit.service import create_service_app
 from rcm_kit.settings import load_settings
+from rcm_kit.web import serve
 
 PROCESS = "contracts-api"
 

@@ -8,8 +8,9 @@ from eligibility_sweeps.config import Settings
 from eligibility_sweeps.member.endpoints import router as member_router
 from eligibility_sweeps.reference.endpoints import router as reference_router
 from rcm_kit.logging import configure_logging
-from rcm_kit.service import create_service_app, serve
+from rcm_kit.service import create_service_app
 from rcm_kit.settings import load_settings
+from rcm_kit.web import serve
 
 PROCESS = "sweeps-api"
 

@@ -16,11 +16,11 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
-import structlog
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rcm_kit.auth import Principal
+from rcm_kit.logging import current_request_id
 
 
 class AuditAction(enum.StrEnum):
@@ -62,7 +62,7 @@ async def record_audit(
     at: datetime,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
-    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    request_id = current_request_id()
     await session.execute(
         sa.insert(table).values(
             audit_event_id=uuid4(),

@@ -20,6 +20,12 @@ clear_context = structlog.contextvars.clear_contextvars
 get_logger = structlog.stdlib.get_logger
 
 
+def current_request_id() -> str | None:
+    """The id ``RequestContextMiddleware`` took or made for the request being served."""
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    return request_id if isinstance(request_id, str) else None
+
+
 def configure_logging(level: str = "INFO", fmt: LogFormat = "json", process: str = "") -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

@@ -139,20 +139,6 @@ async def _ready(runtime: Runtime) -> dict[str, str]:
     return checks
 
 
-def serve(app: Any, *, host: str, port: int, proxy_headers: bool = True) -> None:
-    """Run an HTTP process: our logging (not uvicorn's), no server header."""
-    import uvicorn
-
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        proxy_headers=proxy_headers,
-        server_header=False,
-    )
-
-
 def create_service_app(
     *,
     title: str,

@@ -156,3 +156,17 @@ class RequestContextMiddleware:
 async def metrics_response() -> Response:
     """Prometheus metrics of this process."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def serve(app: Any, *, host: str, port: int, proxy_headers: bool = True) -> None:
+    """Run an HTTP process: our logging (not uvicorn's), no server header."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=proxy_headers,
+        server_header=False,
+    )

@@ -1,0 +1,1 @@
+"""Benchmarks run by ``make bench`` (``python -m bench``); reports go to ``bench/results/``."""
