@@ -14,8 +14,10 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
+import sqlalchemy as sa
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -40,6 +42,23 @@ NAMING_CONVENTION = {
 
 def make_metadata(schema: str | None = None) -> MetaData:
     return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+
+
+def uuid_pk(name: str) -> sa.Column[Any]:
+    """A UUID primary key the database fills (``gen_random_uuid()``, PostgreSQL 13+)."""
+    return sa.Column(name, sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()"))
+
+
+def timestamps() -> list[sa.Column[Any]]:
+    """``created_at`` and ``updated_at``, set by the database on insert."""
+    return [
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+    ]
 
 
 def create_engine(url: str, *, pool_size: int = 5, app_name: str = "rcm") -> AsyncEngine:

@@ -4,56 +4,41 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from rcm_kit.db import make_metadata
+from rcm_kit.db import make_metadata, timestamps, uuid_pk
 
 metadata = make_metadata(schema="ref")
-
-
-def _timestamps() -> list[sa.Column[object]]:
-    return [
-        sa.Column(
-            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
-        sa.Column(
-            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
-    ]
 
 
 payer = sa.Table(
     "payer",
     metadata,
-    sa.Column("payer_id", sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
+    uuid_pk("payer_id"),
     # The X12 payer id (NM1*PR 09), unique within a tenant.
     sa.Column("payer_code", sa.String(80), nullable=False, unique=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
-    *_timestamps(),
+    *timestamps(),
 )
 
 billing_entity = sa.Table(
     "billing_entity",
     metadata,
-    sa.Column(
-        "billing_entity_id", sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")
-    ),
+    uuid_pk("billing_entity_id"),
     sa.Column("billing_entity_code", sa.String(80), nullable=False, unique=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("npi", sa.String(10), nullable=True),
     sa.Column("tax_id", sa.String(20), nullable=True),
-    *_timestamps(),
+    *timestamps(),
 )
 
 facility = sa.Table(
     "facility",
     metadata,
-    sa.Column(
-        "facility_id", sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")
-    ),
+    uuid_pk("facility_id"),
     sa.Column("facility_code", sa.String(80), nullable=False, unique=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("npi", sa.String(10), nullable=True),
-    *_timestamps(),
+    *timestamps(),
 )
 
 sa.Index("ix_payer_name_id", payer.c.name, payer.c.payer_id)
