@@ -11,9 +11,13 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from contract_registry.models import metadata as contracts_metadata
+from eligibility_sweeps.models import metadata as sweeps_metadata
 from rcm_kit import migrations, provision
 from rcm_kit.db import create_engine, database_url_for
 from rcm_kit.plugins import Plugin
+from rcm_kit.tenancy import master_metadata
+from rcm_reference.models import metadata as reference_metadata
 from tests.conftest import drop_databases, run_rcm
 
 EXPECTED_TABLES = {
@@ -23,6 +27,19 @@ EXPECTED_TABLES = {
     "member.member",
     "member.coverage_policy",
     "service.service_event",
+    "eligibility.audit_event",
+    "billing.payer_contract",
+    "billing.fee_schedule",
+    "billing.fee_schedule_line",
+    "billing.contract_expiry_alert",
+    "billing.contract_expiry_alert_delivery",
+    "billing.audit_event",
+}
+TREE_METADATA = {
+    "master": master_metadata,
+    "reference": reference_metadata,
+    "sweeps": sweeps_metadata,
+    "contracts": contracts_metadata,
 }
 ROSTER_INDEXES = {("member_id", "service_date"), ("status", "service_date")}
 
@@ -65,6 +82,18 @@ async def _index_columns(url: str, table: str) -> set[tuple[str, ...]]:
     return {tuple(row["columns"]) for row in rows}
 
 
+async def _schemas(url: str) -> set[str]:
+    conn = await _connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%'"
+            " AND nspname NOT IN ('information_schema', 'public')"
+        )
+    finally:
+        await conn.close()
+    return {row["nspname"] for row in rows}
+
+
 @pytest.fixture
 async def empty_database(server_url: str) -> AsyncIterator[str]:
     name = f"rcmt_{secrets.token_hex(4)}_empty"
@@ -78,7 +107,7 @@ async def test_tenant_trees_upgrade_downgrade_and_upgrade_again(
     empty_database: str, plugins: list[Plugin], migrations_dir: Path
 ) -> None:
     trees = migrations.tenant_trees(plugins, migrations_dir)
-    assert [t.name for t in trees][:2] == ["reference", "sweeps"], "reference upgrades first"
+    assert [t.name for t in trees] == ["reference", "sweeps", "contracts"], "reference first"
 
     revisions = await migrations.upgrade_tenant(empty_database, trees)
     assert all(revisions.values()), revisions
@@ -90,9 +119,26 @@ async def test_tenant_trees_upgrade_downgrade_and_upgrade_again(
     down = await migrations.downgrade_tenant(empty_database, trees)
     assert set(down.values()) == {None}
     assert {t for t in await _tables(empty_database) if not t.startswith("public.")} == set()
+    assert await _schemas(empty_database) == set(), "downgrade drops the owners' schemas"
 
     again = await migrations.upgrade_tenant(empty_database, trees)
     assert again == revisions
+
+
+@pytest.mark.parametrize("tree", list(TREE_METADATA))
+async def test_models_match_their_migrations(
+    tree: str, empty_database: str, plugins: list[Plugin], migrations_dir: Path
+) -> None:
+    trees = [migrations.master_tree(migrations_dir)]
+    trees += migrations.tenant_trees(plugins, migrations_dir)
+    await migrations.apply(empty_database, trees)
+    engine = create_engine(empty_database, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            differences = await conn.run_sync(migrations.model_differences, TREE_METADATA[tree])
+    finally:
+        await engine.dispose()
+    assert differences == []
 
 
 async def test_master_tree_upgrade_downgrade_and_upgrade_again(

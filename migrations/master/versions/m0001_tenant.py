@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column(
             "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
-        sa.CheckConstraint("status IN ('ACTIVE', 'SUSPENDED')", name="ck_tenant_status"),
+        sa.CheckConstraint("status IN ('ACTIVE', 'SUSPENDED')", name=op.f("ck_tenant_status")),
         sa.PrimaryKeyConstraint("tenant_id", name="pk_tenant"),
         sa.UniqueConstraint("slug", name="uq_tenant_slug"),
         sa.UniqueConstraint("database_name", name="uq_tenant_database_name"),

@@ -49,7 +49,7 @@ def upgrade() -> None:
         *_timestamps(),
         sa.PrimaryKeyConstraint("member_id", name="pk_member"),
         sa.UniqueConstraint("external_id", name="uq_member_external_id"),
-        sa.CheckConstraint("gender IN ('F', 'M', 'U')", name="ck_member_gender"),
+        sa.CheckConstraint("gender IN ('F', 'M', 'U')", name=op.f("ck_member_gender")),
         schema="member",
     )
     op.create_index(
@@ -86,17 +86,17 @@ def upgrade() -> None:
             name="uq_coverage_policy_member_id_payer_id_subscriber_id",
         ),
         sa.CheckConstraint(
-            "effective_to >= effective_from", name="ck_coverage_policy_effective_dates"
+            "effective_to >= effective_from", name=op.f("ck_coverage_policy_effective_dates")
         ),
-        sa.CheckConstraint("priority >= 1", name="ck_coverage_policy_priority"),
+        sa.CheckConstraint("priority >= 1", name=op.f("ck_coverage_policy_priority")),
         sa.CheckConstraint(
             "relationship IN ('self', 'spouse', 'child', 'other')",
-            name="ck_coverage_policy_relationship",
+            name=op.f("ck_coverage_policy_relationship"),
         ),
         sa.CheckConstraint(
             "relationship = 'self' OR (subscriber_first_name IS NOT NULL"
             " AND subscriber_last_name IS NOT NULL AND subscriber_date_of_birth IS NOT NULL)",
-            name="ck_coverage_policy_dependent_subscriber",
+            name=op.f("ck_coverage_policy_dependent_subscriber"),
         ),
         schema="member",
     )
@@ -128,7 +128,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("external_id", name="uq_service_event_external_id"),
         sa.CheckConstraint(
             "status IN ('SCHEDULED', 'CHECKED_IN', 'COMPLETED', 'CANCELLED', 'NO_SHOW')",
-            name="ck_service_event_status",
+            name=op.f("ck_service_event_status"),
         ),
         schema="service",
     )

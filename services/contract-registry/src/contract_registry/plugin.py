@@ -1,5 +1,5 @@
-"""``rcm`` plugin of the contract registry (its tables and import kinds come with the contract issue)."""
+"""``rcm`` plugin of the contract registry: its migration tree, import kinds and demo seed."""
 
 from rcm_kit.plugins import Plugin
 
-PLUGIN = Plugin(name="contracts", order=30)
+PLUGIN = Plugin(name="contracts", migration_tree="contracts", order=30)

@@ -9,13 +9,14 @@ everything.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import command, context
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -64,15 +65,44 @@ def master_tree(migrations_dir: Path) -> Tree:
     return Tree(MASTER_TREE, migrations_dir / MASTER_TREE)
 
 
-def run_env(target_metadata: sa.MetaData | None) -> None:
+def owned_objects(metadata: sa.MetaData) -> Callable[..., bool]:
+    """An ``include_object`` hook keeping autogenerate to ``metadata``'s own tables: the
+    other owners' tables (and version tables) in the same database are not its business."""
+    owned = set(metadata.tables)
+
+    def include_object(
+        obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+    ) -> bool:
+        if type_ == "table":
+            return f"{obj.schema}.{name}" in owned if obj.schema else name in owned
+        table = getattr(obj, "table", None)
+        return table is None or table.fullname in owned
+
+    return include_object
+
+
+def model_differences(connection: sa.Connection, metadata: sa.MetaData) -> list[Any]:
+    """What autogenerate would change to make the database match ``metadata`` (tests)."""
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "include_schemas": True,
+            "include_object": owned_objects(metadata),
+            "compare_type": True,
+        },
+    )
+    return list(compare_metadata(context, metadata))
+
+
+def run_env(target_metadata: sa.MetaData) -> None:
     """The body of every tree's ``env.py``: online migrations on the shared connection."""
     config = context.config
-    connection = config.attributes["connection"]
     context.configure(
-        connection=connection,
+        connection=config.attributes["connection"],
         target_metadata=target_metadata,
         version_table=config.attributes["version_table"],
         include_schemas=True,
+        include_object=owned_objects(target_metadata),
         compare_type=True,
     )
     with context.begin_transaction():
