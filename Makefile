@@ -56,7 +56,7 @@ format: install
 	$(RUN) ruff format .
 
 bench: install
-	@$(INFRA) && $(RUN) python -m bench
+	@$(INFRA) && $(RUN) python -m bench $(BENCH)
 
 migrate: install
 	@$(INFRA) && $(RUN) rcm migrate

@@ -1,9 +1,34 @@
 """``make bench``: every benchmark in turn; each prints its report and writes it to
-``bench/results/``. The first and so far only entry is the gateway's overhead."""
+``bench/results/``. ``python -m bench NAME ...`` runs only the named ones:
+
+- ``gateway``: the latency and throughput the gateway adds (issue 2);
+- ``contracts``: the contract list through the gateway with 10,000 contracts (issue 3);
+- ``dispatcher``: one expiry-alert tick over 50 tenants x 20 due alerts (issue 3).
+"""
 
 from __future__ import annotations
 
-from bench import gateway_overhead
+import sys
+from collections.abc import Callable
+
+from bench import contract_list, dispatcher_tick, gateway_overhead
+
+BENCHMARKS: dict[str, Callable[[list[str]], None]] = {
+    "gateway": gateway_overhead.main,
+    "contracts": contract_list.main,
+    "dispatcher": dispatcher_tick.main,
+}
+
+
+def main(argv: list[str]) -> None:
+    names = argv or list(BENCHMARKS)
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        sys.exit(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    for name in names:
+        print(f"\n=== bench: {name} ===\n", flush=True)
+        BENCHMARKS[name]([])
+
 
 if __name__ == "__main__":
-    gateway_overhead.main()
+    main(sys.argv[1:])

@@ -32,7 +32,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     def at(q: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
 
-    return {"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": at(1.0)}
+    return {"p50": at(0.50), "p90": at(0.90), "p95": at(0.95), "p99": at(0.99), "max": at(1.0)}
 
 
 def _session(connections: int) -> aiohttp.ClientSession:

@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -24,17 +25,28 @@ def _listening(port: int) -> bool:
 
 
 async def test_run_starts_everything_prints_a_working_curl_and_stops_on_ctrl_c(
-    server_url: str, redis_url: str
+    server_url: str, redis_url: str, tmp_path: Path
 ) -> None:
     name = f"rcmt_{secrets.token_hex(4)}_run"
-    ports = {k: free_port() for k in ("GATEWAY_PORT", "SWEEPS_API_PORT", "CONTRACTS_API_PORT")}
+    ports = {
+        k: free_port()
+        for k in (
+            "GATEWAY_PORT",
+            "SWEEPS_API_PORT",
+            "CONTRACTS_API_PORT",
+            "DISPATCHER_HEALTH_PORT",
+            "SMTP_PORT",
+            "SMTP_SINK_WEB_PORT",
+        )
+    }
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("SMTP_")},
         **{k: str(v) for k, v in ports.items()},
         "DATABASE_URL": database_url_for(server_url, name),
         "REDIS_URL": redis_url,
         "JWT_SECRET": "e2e-" + secrets.token_hex(20),
         "LOG_FORMAT": "json",
+        "SMTP_SINK_DIR": str(tmp_path / "mail"),
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -60,6 +72,11 @@ async def test_run_starts_everything_prints_a_working_curl_and_stops_on_ctrl_c(
             if match:
                 token, url = match.group(1), match.group(2)
         assert token, "no curl printed:\n" + "".join(output[-40:])
+        while "Ctrl-C stops everything" not in output[-1] and time.monotonic() < deadline:
+            line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+            if not line:
+                break
+            output.append(line.decode(errors="replace"))
         assert url == f"http://127.0.0.1:{ports['GATEWAY_PORT']}/api/v1/payers"
         async with httpx.AsyncClient(timeout=10) as client:
             payers = await client.get(url, headers={"Authorization": f"Bearer {token}"})
@@ -67,6 +84,16 @@ async def test_run_starts_everything_prints_a_working_curl_and_stops_on_ctrl_c(
             assert len(payers.json()["items"]) >= 8, "the demo tenant is seeded"
             health = await client.get(f"http://127.0.0.1:{ports['GATEWAY_PORT']}/api/v1/health")
             assert health.status_code == 200
+            dispatcher = await client.get(
+                f"http://127.0.0.1:{ports['DISPATCHER_HEALTH_PORT']}/healthz"
+            )
+            assert dispatcher.status_code == 200, dispatcher.text
+            inbox = await client.get(f"http://127.0.0.1:{ports['SMTP_SINK_WEB_PORT']}/")
+            assert inbox.status_code == 200
+            assert "Local inbox" in inbox.text
+        assert any(
+            f"Mail:     http://127.0.0.1:{ports['SMTP_SINK_WEB_PORT']}/" in line for line in output
+        ), "the inbox is announced"
         # Drain output in the background so no process blocks on a full pipe.
         drain = asyncio.create_task(process.stdout.read())
         process.send_signal(signal.SIGINT)
@@ -76,6 +103,12 @@ async def test_run_starts_everything_prints_a_working_curl_and_stops_on_ctrl_c(
             assert not _listening(port), f"port {port} still listening after Ctrl-C"
     finally:
         if process.returncode is None:
-            process.kill()
-            await process.wait()
+            # Ctrl-C first, so honcho stops its children; SIGKILL alone would orphan them
+            # (and they would hold the output pipe open).
+            process.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(process.wait(), timeout=30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
         await drop_databases(server_url, name)

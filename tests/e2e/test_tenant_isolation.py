@@ -4,6 +4,7 @@ row of tenant B, and B's ids are 404 for A."""
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -15,11 +16,20 @@ from rcm_kit.auth import ALL_PERMISSIONS
 from rcm_kit.tenancy import Tenant
 from rcm_reference.models import billing_entity
 from tests.conftest import RunningServer, TenantFactory, auth, tenant_session
+from tests.contract_registry.factories import add_alert, add_contract, add_fee_schedule
 from tests.eligibility_sweeps.factories import add_facility, add_member, add_payer, add_policy
 from tests.kit.routes import protected_routes
 
+# Routes that answer an aggregate rather than rows: what tenant A must see there, given
+# that tenant B holds more contracts than A (so a leak would change the numbers).
+AGGREGATES: dict[str, Any] = {
+    "/api/v1/admin/contracts/summary": {"active": 1, "expiring": {"30": 1, "60": 1, "90": 1}},
+    # The dispatcher's status holds no tenant data at all.
+    "/api/v1/admin/contracts/expiry-alerts/dispatcher": None,
+}
 
-async def _populate(tenant: Tenant, tag: str) -> dict[str, UUID]:
+
+async def _populate(tenant: Tenant, tag: str, contracts: int = 1) -> dict[str, UUID]:
     async with tenant_session(tenant) as session:
         payer_id = await add_payer(session, f"{tag}-P", f"{tag} Payer")
         facility_id = await add_facility(session, f"{tag}-F")
@@ -32,12 +42,22 @@ async def _populate(tenant: Tenant, tag: str) -> dict[str, UUID]:
                 .returning(billing_entity.c.billing_entity_id)
             )
         ).scalar_one()
+        ending = date.today() + timedelta(days=20)
+        contract_ids = [
+            await add_contract(session, payer_id, entity_id, effective_to=ending)
+            for _ in range(contracts)
+        ]
+        schedule_id = await add_fee_schedule(session, contract_ids[0], f"{tag} Fee Schedule")
+        alert_id = await add_alert(session, payer_id=payer_id)
     return {
         "payer_id": payer_id,
         "facility_id": facility_id,
         "member_id": member_id,
         "coverage_policy_id": policy_id,
         "billing_entity_id": entity_id,
+        "contract_id": contract_ids[0],
+        "fee_schedule_id": schedule_id,
+        "alert_id": alert_id,
     }
 
 
@@ -58,7 +78,7 @@ def _ids(value: Any) -> set[str]:
 @pytest.fixture(scope="module")
 async def two_tenants(make_tenant: TenantFactory) -> tuple[Tenant, dict, Tenant, dict]:
     a, b = await make_tenant(), await make_tenant()
-    return a, await _populate(a, "A"), b, await _populate(b, "B")
+    return a, await _populate(a, "A"), b, await _populate(b, "B", contracts=3)
 
 
 @pytest.mark.parametrize("service", ["sweeps", "contracts"])
@@ -84,6 +104,11 @@ async def test_a_token_never_reaches_another_tenants_rows(
             if not params:
                 response = await client.get(route.path, headers=headers, params={"limit": 500})
                 assert response.status_code == 200, f"{route}: {response.text}"
+                if route.path in AGGREGATES:
+                    expected = AGGREGATES[route.path]
+                    assert expected is None or response.json() == expected, str(route)
+                    checked += 1
+                    continue
                 seen = _ids(response.json())
                 assert not seen & theirs, f"{route} leaked tenant B's rows"
                 assert seen & ours, f"{route} shows none of tenant A's own rows"

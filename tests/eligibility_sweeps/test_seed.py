@@ -51,7 +51,7 @@ async def test_seed_demo_twice_gives_the_same_rows(
     assert second.returncode == 0, second.stderr
     assert elapsed < 30, f"seed-demo took {elapsed:.1f} s"
     lines = second.stdout.splitlines()
-    assert [line.split(":")[0] for line in lines] == ["reference", "sweeps"]
+    assert [line.split(":")[0] for line in lines] == ["reference", "sweeps", "contracts"]
     assert all(line.endswith("(0 inserted, 0 updated)") for line in lines), lines
     assert await _snapshot(tenant) == after_first
 

@@ -36,16 +36,30 @@ BIN = Path(sys.executable).parent
 @dataclass(frozen=True)
 class ProcessSpec:
     name: str
-    command: str
+    command: str  # a console script of the virtualenv, or a module when ``module``
+    module: bool = False
+
+    @property
+    def command_line(self) -> str:
+        return f"{sys.executable} -m {self.command}" if self.module else str(BIN / self.command)
 
 
 # Every long-running process of the product. Later processes (worker, supervisor,
-# dispatcher, clearinghouse sandbox, SMTP sink) join this list.
+# clearinghouse sandbox) join this list.
 PROCESSES = (
     ProcessSpec("sweeps-api", "sweeps-api"),
     ProcessSpec("contracts-api", "contracts-api"),
+    ProcessSpec("contracts-dispatcher", "contracts-dispatcher"),
     ProcessSpec("gateway", "gateway"),
 )
+# Started when SMTP_HOST is not set: every process then mails to it.
+SMTP_SINK = ProcessSpec("smtp-sink", "rcm_kit.smtp_sink", module=True)
+SINK_DEFAULTS = {
+    "SMTP_HOST": "127.0.0.1",
+    "SMTP_PORT": "1025",
+    "SMTP_TLS": "none",
+    "SMTP_SINK_WEB_PORT": "8025",
+}
 
 DEFAULTS = {
     "LOG_FORMAT": "console",
@@ -65,6 +79,22 @@ def _jwt_secret() -> str:
         stored.write_text(secrets.token_urlsafe(48))
         stored.chmod(0o600)
     return stored.read_text().strip()
+
+
+def _configure_mail() -> str | None:
+    """A local SMTP sink unless SMTP_HOST is set; its inbox URL, or None for a relay."""
+    if os.environ.get("SMTP_HOST"):
+        print(
+            f"Mail:       {os.environ['SMTP_HOST']}:{os.environ.get('SMTP_PORT', '1025')} (SMTP_HOST)"
+        )
+        return None
+    for name, value in SINK_DEFAULTS.items():
+        os.environ[name] = os.environ.get(name) or value
+    directory = os.environ.get("SMTP_SINK_DIR") or str(devinfra.data_dir() / "mail")
+    web_port = os.environ["SMTP_SINK_WEB_PORT"]
+    inbox = f"http://127.0.0.1:{web_port}/" if web_port != "0" else directory
+    print(f"Mail:       local sink on 127.0.0.1:{os.environ['SMTP_PORT']}, kept in {directory}")
+    return inbox
 
 
 async def _prepare() -> tuple[devinfra.Infra, str]:
@@ -120,12 +150,15 @@ def announce(base_url: str, token: str, timeout: float = 60.0) -> int:
     else:
         print(f"the gateway at {base_url} did not become ready within {timeout:.0f} s")
         return 1
+    inbox = os.environ.get("RCM_MAIL_INBOX")
+    mail = f"  Mail:     {inbox} (the demo's expiry-alert mails)\n\n" if inbox else ""
     print(
         "\n"
         f"  Gateway:  {base_url}/api/v1\n"
         f"  Docs:     {base_url}/api/v1/docs\n"
         f"  Token:    {token}\n\n"
         f"  Try:      curl -s -H 'Authorization: Bearer {token}' {base_url}/api/v1/payers\n\n"
+        f"{mail}"
         "  More tokens: uv run rcm token --tenant demo --perms eligibility.read,config.read\n"
         "  Ctrl-C stops everything.\n",
         flush=True,
@@ -138,7 +171,7 @@ def announce(base_url: str, token: str, timeout: float = 60.0) -> int:
 
 def _our_processes() -> list[int]:
     """Pids of processes started from this checkout's virtualenv by a previous run."""
-    names = {spec.command for spec in PROCESSES} | {"rcm_kit.devrun"}
+    names = {spec.command for spec in (*PROCESSES, SMTP_SINK)} | {"rcm_kit.devrun"}
     marker = str(BIN)
     found = []
     for entry in Path("/proc").iterdir():
@@ -178,12 +211,13 @@ def main(argv: list[str] | None = None) -> int:
         return announce(base_url, os.environ["RCM_DEMO_TOKEN"])
 
     infra, token = asyncio.run(_prepare())
+    inbox = _configure_mail()
     manager = Manager(Printer(sys.stdout))
     env = dict(os.environ)
-    for spec in PROCESSES:
-        manager.add_process(spec.name, str(BIN / spec.command), env=env)
+    for spec in (*PROCESSES, SMTP_SINK) if inbox is not None else PROCESSES:
+        manager.add_process(spec.name, spec.command_line, env=env)
     # The token travels in the environment, never on a command line that `ps` shows.
-    announcer_env = {**env, "RCM_DEMO_TOKEN": token}
+    announcer_env = {**env, "RCM_DEMO_TOKEN": token, "RCM_MAIL_INBOX": inbox or ""}
     manager.add_process(
         "ready", f"{sys.executable} -m rcm_kit.devrun --announce", env=announcer_env
     )

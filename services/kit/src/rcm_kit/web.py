@@ -8,10 +8,12 @@ unexpected exception into a generic problem+json 500 that still carries the id.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -170,3 +172,22 @@ def serve(app: Any, *, host: str, port: int, proxy_headers: bool = True) -> None
         proxy_headers=proxy_headers,
         server_header=False,
     )
+
+
+def embedded_server(app: Any, *, host: str, port: int) -> Any:
+    """A uvicorn server to run inside a process's own event loop (``await server.serve()``).
+
+    It leaves SIGTERM and SIGINT to the process, which stops its own work first and then
+    sets ``should_exit``: uvicorn would otherwise take the signals and re-raise them.
+    """
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, server_header=False, lifespan="off"
+    )
+    return _Server(config)

@@ -98,6 +98,9 @@ contract_expiry_alert_delivery = sa.Table(
     sa.Column("subject", sa.String(200), nullable=False),
     sa.Column("message_id", sa.String(255), nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    # A FAILED scheduled attempt: when the dispatcher may try again (backoff). NULL on a
+    # FAILED row: not automatically, that day (the outcome of a crashed send is unknown).
+    sa.Column("retry_at", sa.DateTime(timezone=True), nullable=True),
     *timestamps(),
     sa.CheckConstraint(one_of("kind", tuple(DeliveryKind)), name="kind"),
     sa.CheckConstraint(one_of("status", tuple(DeliveryStatus)), name="status"),
