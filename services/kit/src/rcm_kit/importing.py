@@ -154,28 +154,38 @@ async def upsert(
     table: sa.Table,
     values: Sequence[dict[str, Any]],
     *,
-    key: Sequence[str],
+    key: Sequence[str | sa.ColumnElement[Any]],
+    compare: Sequence[str] | None = None,
     touch: str | None = "updated_at",
+    bump: str | None = None,
     chunk: int = 500,
 ) -> ImportStats:
-    """Insert ``values``, updating rows whose natural ``key`` exists and whose values differ.
+    """Insert ``values``; where the natural ``key`` exists, update the rows that differ.
 
-    Unchanged rows are left alone. ``touch`` names a timestamp column bumped on update.
+    ``key`` names the unique columns, or holds the expressions of a unique expression index
+    (e.g. a coalesced nullable column). ``compare`` lists the columns that may change
+    (default: every given column outside the key and the primary key). Rows whose compared
+    values are all equal are left alone, not even ``touch`` moves; a changed row bumps the
+    ``touch`` timestamp and increments the ``bump`` counter (an optimistic-lock version).
     """
     stats = ImportStats()
     if not values:
         return stats
-    columns = [c for c in values[0] if c not in key and c != table.primary_key.columns.keys()[0]]
+    if compare is None:
+        fixed = {k for k in key if isinstance(k, str)} | set(table.primary_key.columns.keys())
+        compare = [c for c in values[0] if c not in fixed]
     for start in range(0, len(values), chunk):
-        batch = values[start : start + chunk]
-        statement = insert(table).values(list(batch))
+        batch = list(values[start : start + chunk])
+        statement = insert(table).values(batch)
         excluded = statement.excluded
-        changes: dict[str, Any] = {c: excluded[c] for c in columns}
-        if touch:
-            changes[touch] = sa.func.now()
-        if columns:
-            differs = sa.tuple_(*(table.c[c] for c in columns)).is_distinct_from(
-                sa.tuple_(*(excluded[c] for c in columns))
+        if compare:
+            changes: dict[str, Any] = {c: excluded[c] for c in compare}
+            if touch:
+                changes[touch] = sa.func.now()
+            if bump:
+                changes[bump] = table.c[bump] + 1
+            differs = sa.tuple_(*(table.c[c] for c in compare)).is_distinct_from(
+                sa.tuple_(*(excluded[c] for c in compare))
             )
             statement = statement.on_conflict_do_update(
                 index_elements=list(key), set_=changes, where=differs

@@ -11,8 +11,7 @@ from pydantic import BeforeValidator, ValidationInfo, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract_registry.models import ContractStatus, payer_contract
-from contract_registry.sql import upsert_rows
-from rcm_kit.importing import ImportKind, ImportStats, ParsedRow
+from rcm_kit.importing import ImportKind, ImportStats, ParsedRow, upsert
 from rcm_reference.importers import Code, ImportRow, IsoDate, Name, Reference, resolve
 from rcm_reference.models import billing_entity, payer
 from rcm_reference.repository import ids_by_code
@@ -57,11 +56,11 @@ async def _apply(session: AsyncSession, parsed: list[ParsedRow]) -> ImportStats:
         }
         for row, ids in resolve(rows, references)
     ]
-    return await upsert_rows(
+    return await upsert(
         session,
         payer_contract,
         values,
-        conflict=["payer_id", "contract_number"],
+        key=["payer_id", "contract_number"],
         compare=["billing_entity_id", "name", "status", "effective_from", "effective_to"],
         bump="version",
     )

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contract_registry.audit import audit_change
 from contract_registry.contract import repository
 from contract_registry.contract.repository import ContractFilters
 from contract_registry.contract.schemas import (
@@ -22,8 +24,7 @@ from contract_registry.contract.schemas import (
     ContractUpdate,
     ExpiringCounts,
 )
-from contract_registry.models import audit_event
-from rcm_kit.audit import AuditAction, record_audit
+from rcm_kit.audit import AuditAction
 from rcm_kit.auth import Principal
 from rcm_kit.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from rcm_kit.pagination import Page
@@ -119,25 +120,7 @@ async def _duplicate(session: AsyncSession, payer_id: UUID, number: str) -> Dupl
     )
 
 
-async def _audit(
-    session: AsyncSession,
-    action: AuditAction,
-    contract_id: UUID,
-    fields: list[str],
-    *,
-    actor: Principal,
-    at: datetime,
-) -> None:
-    await record_audit(
-        session,
-        audit_event,
-        actor=actor,
-        action=action,
-        entity_type=ENTITY,
-        entity_id=contract_id,
-        at=at,
-        detail={"fields": sorted(fields)},
-    )
+_audit = partial(audit_change, entity_type=ENTITY)
 
 
 async def create_contract(

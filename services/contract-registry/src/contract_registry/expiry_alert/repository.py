@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract_registry.models import contract_expiry_alert
-from contract_registry.sql import nil_if_null, upsert_rows, violates
-from rcm_kit.importing import ImportStats
+from contract_registry.sql import nil_if_null, violates
+from rcm_kit.importing import ImportStats, upsert
 from rcm_kit.pagination import SortKey, page_of, paginate
 from rcm_reference.models import billing_entity, payer
 
@@ -123,6 +123,6 @@ async def delete_alert(session: AsyncSession, alert_id: UUID) -> bool:
 async def upsert_alerts(session: AsyncSession, values: Sequence[dict[str, Any]]) -> ImportStats:
     """By scope. Only recipients and subject are compared: a re-run never resumes an
     alert an operator paused, nor touches what the dispatcher recorded."""
-    return await upsert_rows(
-        session, alert, values, conflict=list(SCOPE_KEY), compare=["recipients", "subject"]
+    return await upsert(
+        session, alert, values, key=list(SCOPE_KEY), compare=["recipients", "subject"]
     )

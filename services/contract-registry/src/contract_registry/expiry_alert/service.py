@@ -4,11 +4,13 @@ lead time, and the default subject. Every change is audited in its transaction."
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contract_registry.audit import audit_change
 from contract_registry.errors import Loc, raise_if_any
 from contract_registry.expiry_alert import repository
 from contract_registry.expiry_alert.schemas import (
@@ -17,8 +19,7 @@ from contract_registry.expiry_alert.schemas import (
     AlertUpdate,
     default_subject,
 )
-from contract_registry.models import audit_event
-from rcm_kit.audit import AuditAction, record_audit
+from rcm_kit.audit import AuditAction
 from rcm_kit.auth import Principal
 from rcm_kit.errors import Conflict, NotFound
 from rcm_kit.pagination import Page
@@ -71,25 +72,7 @@ async def _duplicate(session: AsyncSession, scope: dict[str, Any]) -> DuplicateA
     )
 
 
-async def _audit(
-    session: AsyncSession,
-    action: AuditAction,
-    alert_id: UUID,
-    fields: list[str],
-    *,
-    actor: Principal,
-    at: datetime,
-) -> None:
-    await record_audit(
-        session,
-        audit_event,
-        actor=actor,
-        action=action,
-        entity_type=ENTITY,
-        entity_id=alert_id,
-        at=at,
-        detail={"fields": sorted(fields)},
-    )
+_audit = partial(audit_change, entity_type=ENTITY)
 
 
 async def create_alert(

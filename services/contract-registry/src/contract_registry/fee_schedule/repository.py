@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract_registry.models import fee_schedule, fee_schedule_line, payer_contract
-from contract_registry.sql import nil_if_null, upsert_rows
+from contract_registry.sql import nil_if_null
 from rcm_kit.importing import ImportStats, upsert
 from rcm_kit.pagination import SortKey, page_of, paginate
 from rcm_reference.models import payer
@@ -70,11 +70,11 @@ async def ids_by_key(
 
 async def upsert_schedules(session: AsyncSession, values: Sequence[dict[str, Any]]) -> ImportStats:
     """By (contract, name), unlinked schedules included (the expression unique index)."""
-    return await upsert_rows(
+    return await upsert(
         session,
         fee_schedule,
         values,
-        conflict=[nil_if_null(fee_schedule.c.contract_id), fee_schedule.c.name],
+        key=[nil_if_null(fee_schedule.c.contract_id), fee_schedule.c.name],
         compare=["effective_from", "effective_to"],
     )
 
