@@ -487,6 +487,7 @@ async def test_patch_honours_if_match(contracts: httpx.AsyncClient, world: World
     assert stale.status_code == 412
     assert stale.headers["content-type"] == "application/problem+json"
     assert stale.json()["current_version"] == 2
+    assert stale.headers["etag"] == '"2"', "the 412 tells the client the version to reload"
 
     assert (await patch('W/"2"', name="Weak")).headers["etag"] == '"3"'
     assert (await patch("3", name="Bare")).headers["etag"] == '"4"'

@@ -26,10 +26,12 @@ class ServiceError(Exception):
     title: str = "Bad request"
     type: str = "about:blank"
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+        # Response headers the error carries (e.g. the current ETag with a 412).
+        self.headers = dict(headers or {})
 
 
 class NotFound(ServiceError):
@@ -97,9 +99,11 @@ def _service_error(_: Request, exc: Exception) -> JSONResponse:
     extra = dict(exc.extra)
     if isinstance(exc, InvalidInput):
         extra["errors"] = exc.errors
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    headers = dict(exc.headers)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return problem(
-        exc.status, exc.detail, title=exc.title, type_=exc.type, headers=headers, **extra
+        exc.status, exc.detail, title=exc.title, type_=exc.type, headers=headers or None, **extra
     )
 
 

@@ -177,6 +177,7 @@ async def update_contract(
         raise StaleContractVersion(
             f"The contract is at version {current.version}; read it again and reapply your change.",
             current_version=current.version,
+            headers={"ETag": f'"{current.version}"'},
         )
     sent = body.model_dump(exclude_unset=True)
     if sent.get("status") == current.reads_as:
