@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,9 +12,15 @@ class Delimiters:
     component: str = ":"
     repetition: str = "^"
     segment: str = "~"
+    # Computed once: the builder checks every character of every value against it.
+    _all: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        chars = frozenset((self.element, self.component, self.repetition, self.segment))
+        object.__setattr__(self, "_all", chars)
 
     def all(self) -> frozenset[str]:
-        return frozenset((self.element, self.component, self.repetition, self.segment))
+        return self._all
 
 
 DEFAULT = Delimiters()
