@@ -12,6 +12,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from eligibility_sweeps.models import trading_partner, trading_partner_payer
 from rcm_kit.auth import ALL_PERMISSIONS
 from rcm_kit.tenancy import Tenant
 from rcm_reference.models import billing_entity
@@ -49,6 +50,25 @@ async def _populate(tenant: Tenant, tag: str, contracts: int = 1) -> dict[str, U
         ]
         schedule_id = await add_fee_schedule(session, contract_ids[0], f"{tag} Fee Schedule")
         alert_id = await add_alert(session, payer_id=payer_id)
+        partner_id = (
+            await session.execute(
+                sa.insert(trading_partner)
+                .values(
+                    name=f"{tag} Clearinghouse",
+                    transport="x12-http",
+                    endpoint_url="https://ch.example.test/x12",
+                    auth_type="none",
+                    sender_id=f"{tag}SENDER",
+                    receiver_id="CH",
+                )
+                .returning(trading_partner.c.trading_partner_id)
+            )
+        ).scalar_one()
+        await session.execute(
+            sa.insert(trading_partner_payer).values(
+                trading_partner_id=partner_id, payer_id=payer_id
+            )
+        )
     return {
         "payer_id": payer_id,
         "facility_id": facility_id,
@@ -58,6 +78,7 @@ async def _populate(tenant: Tenant, tag: str, contracts: int = 1) -> dict[str, U
         "contract_id": contract_ids[0],
         "fee_schedule_id": schedule_id,
         "alert_id": alert_id,
+        "trading_partner_id": partner_id,
     }
 
 

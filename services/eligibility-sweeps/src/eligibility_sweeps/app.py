@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from eligibility_sweeps.config import Settings
 from eligibility_sweeps.member.endpoints import router as member_router
 from eligibility_sweeps.reference.endpoints import router as reference_router
+from eligibility_sweeps.trading_partner.endpoints import router as trading_partner_router
 from rcm_kit.logging import configure_logging
 from rcm_kit.service import create_service_app
 from rcm_kit.settings import load_settings
@@ -21,7 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Eligibility sweeps",
         description="Batches of X12 270 eligibility inquiries and their exception queue.",
         settings=settings,
-        routers=[reference_router, member_router],
+        routers=[reference_router, member_router, trading_partner_router],
         app_name=PROCESS,
     )
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from pydantic import Field
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator
 
 from rcm_kit.settings import ApiSettings
 
@@ -8,3 +9,27 @@ from rcm_kit.settings import ApiSettings
 class Settings(ApiSettings):
     SWEEPS_API_HOST: str = "127.0.0.1"
     SWEEPS_API_PORT: int = Field(default=8001, ge=1, le=65535)
+    # Optional so that a deployment without outbound credentials runs unchanged; the
+    # trading-partner routes refuse to store a password or token while it is unset.
+    SECRETS_KEY: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s) encrypting trading partners' passwords and tokens at "
+        "rest: URL-safe base64 of 32 bytes; several comma-separated for rotation (the "
+        "first encrypts, every one decrypts).",
+    )
+
+    @field_validator("SECRETS_KEY")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for key in value.get_secret_value().split(","):
+            try:
+                Fernet(key.strip())
+            except (ValueError, TypeError):
+                raise ValueError(
+                    "must be Fernet keys (URL-safe base64 of 32 bytes), comma-separated; "
+                    'make one with python -c "from cryptography.fernet import Fernet; '
+                    'print(Fernet.generate_key().decode())"'
+                ) from None
+        return value

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import secrets
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,16 +71,18 @@ DEFAULTS = {
 }
 
 
-def _jwt_secret() -> str:
-    """The environment's JWT_SECRET, else one generated once and kept under .data/."""
-    if os.environ.get("JWT_SECRET"):
-        return os.environ["JWT_SECRET"]
-    stored = devinfra.data_dir() / "jwt-secret"
+def _stored_secret(name: str, make: Callable[[], str]) -> str:
+    """A development secret generated once and kept under .data/ (mode 600)."""
+    stored = devinfra.data_dir() / name
     if not stored.exists():
         stored.parent.mkdir(parents=True, exist_ok=True)
-        stored.write_text(secrets.token_urlsafe(48))
+        stored.write_text(make())
         stored.chmod(0o600)
     return stored.read_text().strip()
+
+
+def _fernet_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 def _configure_mail() -> str | None:
@@ -101,7 +105,10 @@ async def _prepare() -> tuple[devinfra.Infra, str]:
     infra = await devinfra.resolve_infra(start_embedded=True)
     os.environ.setdefault("DATABASE_URL", infra.database_url)
     os.environ.setdefault("REDIS_URL", infra.redis_url)
-    os.environ.setdefault("JWT_SECRET", _jwt_secret())
+    if not os.environ.get("JWT_SECRET"):
+        os.environ["JWT_SECRET"] = _stored_secret("jwt-secret", lambda: secrets.token_urlsafe(48))
+    if not os.environ.get("SECRETS_KEY"):
+        os.environ["SECRETS_KEY"] = _stored_secret("secrets-key", _fernet_key)
     for name, value in DEFAULTS.items():
         os.environ.setdefault(name, value)
     print(f"PostgreSQL: {devinfra.mask_url(os.environ['DATABASE_URL'])} ({infra.postgres_source})")

@@ -5,14 +5,28 @@ from eligibility_sweeps.models.base import metadata
 from eligibility_sweeps.models.coverage_policy import Relationship, coverage_policy
 from eligibility_sweeps.models.member import GENDERS, member
 from eligibility_sweeps.models.service_event import ServiceEventStatus, service_event
+from eligibility_sweeps.models.trading_partner import (
+    DEFAULT_TIMEOUT_SECONDS,
+    USAGE_INDICATORS,
+    AuthType,
+    Transport,
+    trading_partner,
+    trading_partner_payer,
+)
 
 __all__ = [
+    "DEFAULT_TIMEOUT_SECONDS",
     "GENDERS",
+    "USAGE_INDICATORS",
+    "AuthType",
     "Relationship",
     "ServiceEventStatus",
+    "Transport",
     "audit_event",
     "coverage_policy",
     "member",
     "metadata",
     "service_event",
+    "trading_partner",
+    "trading_partner_payer",
 ]
