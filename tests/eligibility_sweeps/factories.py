@@ -9,7 +9,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from eligibility_sweeps.models import coverage_policy, member
+from eligibility_sweeps.models import coverage_policy, member, trading_partner
 from rcm_reference.models import facility, payer
 
 
@@ -57,6 +57,21 @@ async def add_policy(session: AsyncSession, member_id: UUID, payer_id: UUID, **v
             "payer_id": payer_id,
             "subscriber_id": values.pop("subscriber_id", "S-1"),
             "effective_from": values.pop("effective_from", date(2025, 1, 1)),
+            **values,
+        },
+    )
+
+
+async def add_trading_partner(session: AsyncSession, name: str, **values: Any) -> UUID:
+    return await _insert(
+        session,
+        trading_partner,
+        {
+            "name": name,
+            "transport": values.pop("transport", "x12-http"),
+            "endpoint_url": values.pop("endpoint_url", "http://127.0.0.1:9/x12"),
+            "sender_id": values.pop("sender_id", "RCMSENDER"),
+            "receiver_id": values.pop("receiver_id", "CLEARHOUSE"),
             **values,
         },
     )

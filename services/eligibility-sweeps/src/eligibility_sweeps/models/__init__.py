@@ -2,6 +2,11 @@
 
 from eligibility_sweeps.models.audit_event import audit_event
 from eligibility_sweeps.models.base import metadata
+from eligibility_sweeps.models.control_number_sequence import (
+    MAX_CONTROL_NUMBER,
+    ControlNumberKind,
+    control_number_sequence,
+)
 from eligibility_sweeps.models.coverage_policy import Relationship, coverage_policy
 from eligibility_sweeps.models.member import GENDERS, member
 from eligibility_sweeps.models.service_event import ServiceEventStatus, service_event
@@ -17,12 +22,15 @@ from eligibility_sweeps.models.trading_partner import (
 __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
     "GENDERS",
+    "MAX_CONTROL_NUMBER",
     "USAGE_INDICATORS",
     "AuthType",
+    "ControlNumberKind",
     "Relationship",
     "ServiceEventStatus",
     "Transport",
     "audit_event",
+    "control_number_sequence",
     "coverage_policy",
     "member",
     "metadata",
