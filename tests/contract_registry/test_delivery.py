@@ -4,11 +4,10 @@ dispatcher status) and the alert mail itself, against real PostgreSQL, Redis and
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -22,7 +21,6 @@ from contract_registry.expiry_alert.delivery import message_id
 from contract_registry.expiry_alert.delivery_endpoints import router
 from contract_registry.models import audit_event
 from rcm_kit.clock import FixedClock
-from rcm_kit.plugins import Plugin
 from rcm_kit.service import create_service_app
 from rcm_kit.tenancy import Tenant
 from tests.conftest import RunningServer, auth, free_port, service_env, tenant_session
@@ -35,26 +33,10 @@ from tests.contract_registry.delivery_support import (
     add_scope,
     alert_state,
     deliveries,
-    open_world,
 )
 
 BASE = "/api/v1/admin/contracts/expiry-alerts"
 ApiFactory = Callable[..., Awaitable[httpx.AsyncClient]]
-
-
-@pytest.fixture
-async def world(
-    server_url: str, redis_url: str, plugins: list[Plugin], migrations_dir: Path
-) -> AsyncIterator[World]:
-    async with open_world(server_url, redis_url, plugins, migrations_dir) as opened:
-        yield opened
-
-
-@pytest.fixture
-def smtp() -> Iterator[MailCatcher]:
-    catcher = MailCatcher().start()
-    yield catcher
-    catcher.stop()
 
 
 @pytest.fixture

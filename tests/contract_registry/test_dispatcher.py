@@ -10,9 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -25,7 +23,6 @@ from contract_registry.expiry_alert.delivery import OUTCOME_UNKNOWN
 from contract_registry.models import contract_expiry_alert_delivery
 from rcm_kit import provision
 from rcm_kit.clock import FixedClock
-from rcm_kit.plugins import Plugin
 from tests.conftest import free_port, tenant_session
 from tests.contract_registry.delivery_support import (
     NOON,
@@ -36,24 +33,8 @@ from tests.contract_registry.delivery_support import (
     add_scope,
     alert_state,
     deliveries,
-    open_world,
     set_contract_end,
 )
-
-
-@pytest.fixture
-async def world(
-    server_url: str, redis_url: str, plugins: list[Plugin], migrations_dir: Path
-) -> AsyncIterator[World]:
-    async with open_world(server_url, redis_url, plugins, migrations_dir) as opened:
-        yield opened
-
-
-@pytest.fixture
-def smtp() -> Iterator[MailCatcher]:
-    catcher = MailCatcher().start()
-    yield catcher
-    catcher.stop()
 
 
 async def test_many_ticks_in_one_day_send_one_mail(world: World, smtp: MailCatcher) -> None:
