@@ -11,7 +11,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -282,3 +282,11 @@ async def deliveries(tenant: Tenant, alert_id: UUID) -> list[Any]:
                 )
             ).all()
         )
+
+
+async def one_due_alert(world: World) -> tuple[Tenant, UUID]:
+    """A new tenant whose one alert (all payers, 30 days) matches a contract ending in 3 days."""
+    tenant = await world.tenant()
+    scope = await add_scope(tenant)
+    await add_contract(tenant, scope, NOON.date() + timedelta(days=3))
+    return tenant, await add_alert(tenant)

@@ -33,6 +33,7 @@ from tests.contract_registry.delivery_support import (
     add_scope,
     alert_state,
     deliveries,
+    one_due_alert,
     set_contract_end,
 )
 
@@ -202,10 +203,7 @@ async def test_each_alert_mails_the_contracts_of_its_own_scope_and_lead_time(
 async def test_smtp_failure_is_recorded_retried_with_backoff_then_sent_once(
     world: World, smtp: MailCatcher
 ) -> None:
-    tenant = await world.tenant()
-    scope = await add_scope(tenant)
-    await add_contract(tenant, scope, NOON.date() + timedelta(days=3))
-    alert_id = await add_alert(tenant)
+    tenant, alert_id = await one_due_alert(world)
     clock = FixedClock(NOON)
     dispatcher = world.dispatcher(smtp.port, clock)
     smtp.data_reply = "451 4.3.0 Mail server temporarily rejected message"
@@ -313,10 +311,7 @@ async def test_two_dispatchers_ticking_at_once_send_one_mail_per_alert(
 async def test_a_claim_left_by_a_crashed_dispatcher_becomes_outcome_unknown_and_is_not_resent(
     world: World, smtp: MailCatcher
 ) -> None:
-    tenant = await world.tenant()
-    scope = await add_scope(tenant)
-    await add_contract(tenant, scope, NOON.date() + timedelta(days=3))
-    alert_id = await add_alert(tenant)
+    tenant, alert_id = await one_due_alert(world)
     clock = FixedClock(NOON)
     dispatcher = world.dispatcher(smtp.port, clock, CONTRACT_EXPIRY_CLAIM_TIMEOUT_SECONDS=600)
     crashed_at = NOON - timedelta(minutes=4)
