@@ -49,7 +49,7 @@ lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) lint-imports
-	$(RUN) mypy services/kit/src services/reference/src services/eligibility-sweeps/src services/contract-registry/src gateway/src bench
+	$(RUN) mypy services/kit/src services/reference/src services/eligibility-sweeps/src services/contract-registry/src services/clearinghouse-sandbox/src gateway/src bench
 
 format: install
 	$(RUN) ruff check --fix .

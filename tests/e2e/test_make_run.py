@@ -37,6 +37,7 @@ async def test_run_starts_everything_prints_a_working_curl_and_stops_on_ctrl_c(
             "DISPATCHER_HEALTH_PORT",
             "SMTP_PORT",
             "SMTP_SINK_WEB_PORT",
+            "SANDBOX_PORT",
         )
     }
     env = {
@@ -91,6 +92,7 @@ async def test_run_starts_everything_prints_a_working_curl_and_stops_on_ctrl_c(
             inbox = await client.get(f"http://127.0.0.1:{ports['SMTP_SINK_WEB_PORT']}/")
             assert inbox.status_code == 200
             assert "Local inbox" in inbox.text
+            await _check_demo_members(client, f"http://127.0.0.1:{ports['GATEWAY_PORT']}", token)
         assert any(
             f"Mail:     http://127.0.0.1:{ports['SMTP_SINK_WEB_PORT']}/" in line for line in output
         ), "the inbox is announced"
@@ -112,3 +114,36 @@ async def test_run_starts_everything_prints_a_working_curl_and_stops_on_ctrl_c(
                 process.kill()
                 await process.wait()
         await drop_databases(server_url, name)
+
+
+async def _check_demo_members(client: httpx.AsyncClient, gateway: str, token: str) -> None:
+    """A newcomer's first check: a demo member through the gateway and the sandbox, one
+    answered at once and one whose 271 comes back later through the inbound endpoint."""
+    headers = {"Authorization": f"Bearer {token}"}
+    outcomes = {}
+    for rule in ("SBX-ACTIVE", "SBX-DELAYED"):
+        found = await client.get(
+            f"{gateway}/api/v1/members", params={"external_id": f"DEMO-{rule}"}, headers=headers
+        )
+        member_id = found.json()["items"][0]["member_id"]
+        day = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86_400))
+        sent = await client.post(
+            f"{gateway}/api/v1/eligibility/checks",
+            json={"member_id": member_id, "service_date": day},
+            headers=headers,
+        )
+        outcomes[rule] = sent
+    active = outcomes["SBX-ACTIVE"]
+    assert active.status_code == 201, active.text
+    assert active.json()["status"] == "RECEIVED"
+    assert active.json()["coverage_status"] == "ACTIVE"
+    delayed = outcomes["SBX-DELAYED"]
+    assert delayed.status_code == 202, delayed.text
+    check_url = f"{gateway}/api/v1/eligibility/checks/{delayed.json()['check_id']}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        check = (await client.get(check_url, headers=headers)).json()
+        if check["status"] != "SUBMITTED":
+            break
+        await asyncio.sleep(0.25)
+    assert check["status"] == "RECEIVED", check

@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from eligibility_sweeps.models import trading_partner, trading_partner_payer
+from eligibility_sweeps.models import eligibility_check, trading_partner, trading_partner_payer
 from rcm_kit.auth import ALL_PERMISSIONS
 from rcm_kit.tenancy import Tenant
 from rcm_reference.models import billing_entity
@@ -69,7 +69,24 @@ async def _populate(tenant: Tenant, tag: str, contracts: int = 1) -> dict[str, U
                 trading_partner_id=partner_id, payer_id=payer_id
             )
         )
+        check_id = (
+            await session.execute(
+                sa.insert(eligibility_check)
+                .values(
+                    member_id=member_id,
+                    coverage_policy_id=policy_id,
+                    payer_id=payer_id,
+                    trading_partner_id=partner_id,
+                    service_date=date.today(),
+                    status="FAILED",
+                    error="Timeout after 20 s",
+                    trace_number=f"{tag}{uuid4().hex}"[:50],
+                )
+                .returning(eligibility_check.c.check_id)
+            )
+        ).scalar_one()
     return {
+        "check_id": check_id,
         "payer_id": payer_id,
         "facility_id": facility_id,
         "member_id": member_id,

@@ -16,6 +16,7 @@ TABLES = (
     "member.member",
     "member.coverage_policy",
     "service.service_event",
+    "eligibility.trading_partner",
 )
 
 
@@ -115,3 +116,39 @@ async def test_seed_demo_gives_sweeps_something_to_find(
     assert last_visit <= today + timedelta(days=30)
     assert statuses["SCHEDULED"] > sum(statuses.values()) * 0.8
     assert past_statuses == {"COMPLETED", "CANCELLED", "NO_SHOW"}
+
+
+async def test_seed_demo_routes_every_payer_through_the_sandbox_with_a_member_per_rule(
+    make_tenant: TenantFactory, master_url: str, redis_url: str
+) -> None:
+    tenant = await make_tenant()
+    done = await run_rcm(
+        "seed-demo", "--tenant", tenant.slug, master_url=master_url, redis_url=redis_url
+    )
+    assert done.returncode == 0, done.stderr
+    async with tenant_session(tenant) as session:
+        partner = (
+            await session.execute(sa.text("SELECT * FROM eligibility.trading_partner"))
+        ).one()
+        unrouted = (
+            await session.execute(
+                sa.text(
+                    "SELECT count(*) FROM ref.payer p WHERE p.active AND NOT EXISTS ("
+                    " SELECT 1 FROM eligibility.trading_partner_payer r"
+                    " WHERE r.payer_id = p.payer_id)"
+                )
+            )
+        ).scalar()
+        rules = (
+            await session.execute(
+                sa.text(
+                    "SELECT c.subscriber_id FROM member.coverage_policy c"
+                    " JOIN member.member m USING (member_id)"
+                    " WHERE m.external_id LIKE 'DEMO-SBX-%' ORDER BY 1"
+                )
+            )
+        ).scalars()
+    assert partner.transport == "core-mime"
+    assert partner.endpoint_url == "http://127.0.0.1:8090/core"
+    assert unrouted == 0
+    assert {"SBX-ACTIVE", "SBX-TA1", "SBX-HANG", "SBX-DELAYED"} <= set(rules)

@@ -25,15 +25,29 @@ class ProtectedRoute:
         return f"{self.method} {self.path}"
 
 
-def _permissions(route: APIRoute) -> tuple[str, ...] | None:
+def _marker(route: APIRoute, name: str) -> Any:
     stack = list(route.dependant.dependencies)
     while stack:
         dependant = stack.pop()
-        perms = getattr(dependant.call, "permissions", None)
-        if perms is not None:
-            return tuple(perms)
+        value = getattr(dependant.call, name, None)
+        if value is not None:
+            return value
         stack.extend(dependant.dependencies)
     return None
+
+
+def _permissions(route: APIRoute) -> tuple[str, ...] | None:
+    perms = _marker(route, "permissions")
+    return tuple(perms) if perms is not None else None
+
+
+def credential_routes(app: FastAPI) -> list[str]:
+    """Routes authenticated by a partner credential instead of a JWT (tested apart)."""
+    return [
+        f"{sorted(r.methods)} {r.path}"
+        for r in api_routes(app.routes)
+        if _marker(r, "authenticates") is not None
+    ]
 
 
 def api_routes(routes: list[Any]) -> Iterator[APIRoute]:
@@ -62,5 +76,7 @@ def unprotected_api_routes(app: FastAPI) -> list[str]:
     return [
         f"{sorted(r.methods)} {r.path}"
         for r in api_routes(app.routes)
-        if r.path.startswith("/api/") and _permissions(r) is None
+        if r.path.startswith("/api/")
+        and _permissions(r) is None
+        and _marker(r, "authenticates") is None
     ]

@@ -19,7 +19,12 @@ from starlette.routing import Route
 from rcm_kit.auth import ALL_PERMISSIONS
 from rcm_kit.tenancy import Tenant
 from tests.conftest import RunningServer, TenantFactory, make_token, service_env
-from tests.kit.routes import ProtectedRoute, protected_routes, unprotected_api_routes
+from tests.kit.routes import (
+    ProtectedRoute,
+    credential_routes,
+    protected_routes,
+    unprotected_api_routes,
+)
 
 ISSUER = "https://idp.example.test/"
 AUDIENCE = "rcm-api"
@@ -62,6 +67,12 @@ def test_every_api_route_checks_permissions(
     for server in (sweeps_server, contracts_server):
         assert unprotected_api_routes(server.server.config.app) == []
         assert _routes(server), "a service exposes no protected route"
+    # The one route a partner calls with its inbound credential instead of a JWT; its
+    # own tests are in tests/eligibility_sweeps/test_inbound.py.
+    assert credential_routes(sweeps_server.server.config.app) == [
+        "['POST'] /api/v1/eligibility/inbound/{trading_partner_id}"
+    ]
+    assert credential_routes(contracts_server.server.config.app) == []
 
 
 @pytest.mark.parametrize("service", ["sweeps", "contracts"])

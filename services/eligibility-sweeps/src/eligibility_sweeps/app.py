@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from eligibility_sweeps.check.endpoints import router as check_router
+from eligibility_sweeps.check.runtime import build_pipeline
 from eligibility_sweeps.config import Settings
 from eligibility_sweeps.member.endpoints import router as member_router
 from eligibility_sweeps.reference.endpoints import router as reference_router
 from eligibility_sweeps.trading_partner.endpoints import router as trading_partner_router
 from rcm_kit.logging import configure_logging
-from rcm_kit.service import create_service_app
+from rcm_kit.service import Runtime, create_service_app
 from rcm_kit.settings import load_settings
 from rcm_kit.web import serve
 
@@ -18,12 +20,17 @@ PROCESS = "sweeps-api"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings(Settings, PROCESS)
+
+    async def start(runtime: Runtime) -> None:
+        runtime.extras["checks"] = build_pipeline(settings, runtime)
+
     return create_service_app(
         title="Eligibility sweeps",
         description="Batches of X12 270 eligibility inquiries and their exception queue.",
         settings=settings,
-        routers=[reference_router, member_router, trading_partner_router],
+        routers=[reference_router, member_router, check_router, trading_partner_router],
         app_name=PROCESS,
+        on_startup=start,
     )
 
 

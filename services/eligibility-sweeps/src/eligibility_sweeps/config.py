@@ -18,6 +18,21 @@ class Settings(ApiSettings):
         "first encrypts, every one decrypts).",
     )
 
+    PARTNER_BREAKER_COOLDOWN_SECONDS: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How long a trading partner's open circuit breaker refuses checks "
+        "before one half-open probe may try the partner again.",
+    )
+    PARTNER_RATE_WAIT_SECONDS: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="The longest a check waits for a rate-limit token of its partner and "
+        "payer before it fails (retryable) instead of queueing further.",
+    )
+
     @field_validator("SECRETS_KEY")
     @classmethod
     def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:

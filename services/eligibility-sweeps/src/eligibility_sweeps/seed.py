@@ -15,10 +15,15 @@ coverage at all.
 
 from __future__ import annotations
 
+import os
 import random
 import string
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from eligibility_sweeps.member.importers import (
     KINDS,
@@ -26,12 +31,21 @@ from eligibility_sweeps.member.importers import (
     MemberRow,
     ServiceEventRow,
 )
-from eligibility_sweeps.models import Relationship, ServiceEventStatus
+from eligibility_sweeps.models import (
+    Relationship,
+    ServiceEventStatus,
+    Transport,
+    trading_partner,
+    trading_partner_payer,
+)
 from rcm_kit.plugins import SeedContext
 from rcm_reference.importers import ImportRow
+from rcm_reference.models import payer as payer_table
 from rcm_reference.seed import DEMO_FACILITIES, DEMO_PAYERS, DemoPayer, store
 
 SEED = 270_271
+SANDBOX_PARTNER = "Clearinghouse sandbox"
+DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090"
 MEMBERS = 2_400
 PAST_DAYS = 14
 FUTURE_DAYS = 30
@@ -107,6 +121,30 @@ CARD_SHAPES = {
 MBI_LETTERS = "".join(c for c in string.ascii_uppercase if c not in "SLOIBZ")
 
 
+# The clearinghouse sandbox's rules (services/clearinghouse-sandbox/README.md): a demo
+# member for each, named after what the sandbox answers.
+SANDBOX_PAYER = "60054"  # Aetna
+SANDBOX_MEMBERS = (
+    ("SBX-ACTIVE", "Active"),
+    ("SBX-INACTIVE", "Inactive"),
+    ("SBX-NOTFOUND", "Notfound"),
+    ("SBX-BADID", "Badid"),
+    ("SBX-OTHERPAYER", "Otherpayer"),
+    ("SBX-PLANENDS", "Planends"),
+    ("SBX-DEMOG", "Demographics"),
+    ("SBX-NEWID", "Newid"),
+    ("SBX-AAA42", "Payerbusy"),
+    ("SBX-AAA79", "Badprovider"),
+    ("SBX-999", "Rejected"),
+    ("SBX-TA1", "Envelope"),
+    ("SBX-401", "Unauthorized"),
+    ("SBX-503", "Unavailable"),
+    ("SBX-COREERR", "Coreerror"),
+    ("SBX-HANG", "Timeout"),
+    ("SBX-DELAYED", "Delayed"),
+)
+
+
 @dataclass
 class _Plan:
     today: date
@@ -152,6 +190,44 @@ class _Plan:
     def build(self) -> None:
         for number in range(MEMBERS):
             self.add_member(f"MRN{1_000_001 + number}")
+        self.add_sandbox_members()
+
+    def add_sandbox_members(self) -> None:
+        """One member per clearinghouse-sandbox rule, insured by Aetna under the rule's
+        subscriber id, with a visit tomorrow: pick "Sandbox Inactive" to see that
+        answer. Drawn without the generator, so the other members never change."""
+        tomorrow = self.today + timedelta(days=1)
+        for number, (rule, last) in enumerate(SANDBOX_MEMBERS):
+            mrn = f"DEMO-{rule}"
+            self.members.append(
+                MemberRow(
+                    external_id=mrn,
+                    first_name="Sandbox",
+                    last_name=last,
+                    date_of_birth=date(1980, 1, 1) + timedelta(days=37 * number),
+                    gender="F" if number % 2 else "M",
+                )
+            )
+            self.policies.append(
+                CoveragePolicyRow(
+                    member_external_id=mrn,
+                    payer_code=SANDBOX_PAYER,
+                    subscriber_id=rule,
+                    effective_from=date(self.today.year - 1, 1, 1),
+                    effective_to=None,
+                    priority=1,
+                    relationship=Relationship.SELF,
+                )
+            )
+            self.events.append(
+                ServiceEventRow(
+                    external_id=f"ENC-{rule}",
+                    member_external_id=mrn,
+                    facility_code=DEMO_FACILITIES[0][0],
+                    service_date=tomorrow,
+                    status=ServiceEventStatus.SCHEDULED,
+                )
+            )
 
     def add_member(self, mrn: str) -> None:
         r = self.rng
@@ -281,7 +357,8 @@ class _Plan:
 async def seed(ctx: SeedContext) -> str:
     plan = _Plan(ctx.today)
     plan.build()
-    return await store(
+    partner = await seed_sandbox_partner(ctx.session)
+    stored = await store(
         ctx.session,
         KINDS,
         (
@@ -290,3 +367,39 @@ async def seed(ctx: SeedContext) -> str:
             ("service-events", plan.events),
         ),
     )
+    return f"{partner}; {stored}"
+
+
+async def seed_sandbox_partner(session: AsyncSession) -> str:
+    """The demo's trading partner: the clearinghouse sandbox of ``make run`` (CAQH CORE
+    MIME, the production default), routing every active demo payer. Idempotent by name;
+    an existing partner (perhaps edited by hand) is left alone."""
+    base = os.environ.get("CLEARINGHOUSE_SANDBOX_URL", DEFAULT_SANDBOX_URL).rstrip("/")
+    inserted = await session.execute(
+        insert(trading_partner)
+        .values(
+            name=SANDBOX_PARTNER,
+            transport=Transport.CORE_MIME.value,
+            endpoint_url=f"{base}/core",
+            auth_type="none",
+            sender_id="LKSHEALTH",
+            receiver_id="SANDBOXCH",
+            usage_indicator="T",
+        )
+        .on_conflict_do_nothing(index_elements=[trading_partner.c.name])
+        .returning(trading_partner.c.trading_partner_id)
+    )
+    partner_id = inserted.scalar()
+    if partner_id is None:
+        return f"trading partner {SANDBOX_PARTNER!r} kept"
+    codes = [p.code for p in DEMO_PAYERS if p.active]
+    payer_ids = (
+        await session.execute(
+            sa.select(payer_table.c.payer_id).where(payer_table.c.payer_code.in_(codes))
+        )
+    ).scalars()
+    await session.execute(
+        sa.insert(trading_partner_payer),
+        [{"trading_partner_id": partner_id, "payer_id": p} for p in payer_ids],
+    )
+    return f"trading partner {SANDBOX_PARTNER!r} at {base}/core"

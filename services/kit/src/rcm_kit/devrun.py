@@ -20,13 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 from honcho.manager import Manager
 from honcho.printer import Printer
 
 from rcm_kit import devinfra, migrations, provision
-from rcm_kit.auth import ALL_PERMISSIONS, issue_token
+from rcm_kit.auth import ALL_PERMISSIONS, ELIGIBILITY_INBOUND, issue_token
 from rcm_kit.cli import seed_tenant
 from rcm_kit.db import create_engine
 from rcm_kit.plugins import load_plugins
@@ -46,13 +47,14 @@ class ProcessSpec:
         return f"{sys.executable} -m {self.command}" if self.module else str(BIN / self.command)
 
 
-# Every long-running process of the product. Later processes (worker, supervisor,
-# clearinghouse sandbox) join this list.
+# Every long-running process of the product. Later processes (worker, supervisor)
+# join this list.
 PROCESSES = (
     ProcessSpec("sweeps-api", "sweeps-api"),
     ProcessSpec("contracts-api", "contracts-api"),
     ProcessSpec("contracts-dispatcher", "contracts-dispatcher"),
     ProcessSpec("gateway", "gateway"),
+    ProcessSpec("clearinghouse-sandbox", "clearinghouse-sandbox"),
 )
 # Started when SMTP_HOST is not set: every process then mails to it.
 SMTP_SINK = ProcessSpec("smtp-sink", "rcm_kit.smtp_sink", module=True)
@@ -68,6 +70,7 @@ DEFAULTS = {
     "GATEWAY_PORT": "8000",
     "SWEEPS_API_PORT": "8001",
     "CONTRACTS_API_PORT": "8002",
+    "SANDBOX_PORT": "8090",
 }
 
 
@@ -111,6 +114,9 @@ async def _prepare() -> tuple[devinfra.Infra, str]:
         os.environ["SECRETS_KEY"] = _stored_secret("secrets-key", _fernet_key)
     for name, value in DEFAULTS.items():
         os.environ.setdefault(name, value)
+    sandbox = f"http://127.0.0.1:{os.environ['SANDBOX_PORT']}"
+    # The demo tenant's trading partner (seeded) points here.
+    os.environ.setdefault("CLEARINGHOUSE_SANDBOX_URL", sandbox)
     print(f"PostgreSQL: {devinfra.mask_url(os.environ['DATABASE_URL'])} ({infra.postgres_source})")
     print(f"Redis:      {devinfra.mask_url(os.environ['REDIS_URL'])} ({infra.redis_source})")
     from rcm_kit.settings import normalise_database_url
@@ -132,16 +138,28 @@ async def _prepare() -> tuple[devinfra.Infra, str]:
             print(f"  {line}")
     finally:
         await master.dispose()
-    token = issue_token(
+    token = _token(tenant.tenant_id, list(ALL_PERMISSIONS), "demo-user")
+    # Delayed 271s (sandbox member SBX-DELAYED) come back through the gateway's inbound
+    # endpoint with a token that may only deliver them.
+    gateway = f"http://127.0.0.1:{os.environ['GATEWAY_PORT']}"
+    os.environ.setdefault("SANDBOX_INBOUND_URL", f"{gateway}/api/v1/eligibility/inbound")
+    os.environ.setdefault(
+        "SANDBOX_INBOUND_CREDENTIAL",
+        _token(tenant.tenant_id, [ELIGIBILITY_INBOUND], "clearinghouse-sandbox"),
+    )
+    return infra, token
+
+
+def _token(tenant_id: UUID, perms: list[str], subject: str) -> str:
+    return issue_token(
         os.environ["JWT_SECRET"],
-        tenant_id=tenant.tenant_id,
-        perms=list(ALL_PERMISSIONS),
-        subject="demo-user",
+        tenant_id=tenant_id,
+        perms=perms,
+        subject=subject,
         ttl_seconds=86_400,
         issuer=os.environ.get("JWT_ISSUER") or None,
         audience=os.environ.get("JWT_AUDIENCE") or None,
     )
-    return infra, token
 
 
 def announce(base_url: str, token: str, timeout: float = 60.0) -> int:
@@ -166,6 +184,8 @@ def announce(base_url: str, token: str, timeout: float = 60.0) -> int:
         f"  Token:    {token}\n\n"
         f"  Try:      curl -s -H 'Authorization: Bearer {token}' {base_url}/api/v1/payers\n\n"
         f"{mail}"
+        f"  Sandbox:  http://127.0.0.1:{os.environ.get('SANDBOX_PORT', '8090')}/sandbox/requests"
+        " (the 270s it received; members named Sandbox <Answer> pick its answers)\n\n"
         "  More tokens: uv run rcm token --tenant demo --perms eligibility.read,config.read\n"
         "  Ctrl-C stops everything.\n",
         flush=True,

@@ -70,6 +70,25 @@ class InvalidInput(ServiceError):
         self.errors = [{"loc": list(loc), "msg": msg}]
 
 
+Loc = Sequence[str | int]
+
+
+class InvalidFields(InvalidInput):
+    """A 422 naming several fields at once, each with its rule."""
+
+    def __init__(self, errors: Sequence[tuple[Loc, str]]) -> None:
+        first_loc, first_msg = errors[0]
+        super().__init__(first_loc, first_msg)
+        self.errors = [{"loc": list(loc), "msg": msg} for loc, msg in errors]
+        self.detail = "; ".join(f"{'.'.join(str(p) for p in loc)}: {msg}" for loc, msg in errors)
+
+
+def raise_if_any(errors: Sequence[tuple[Loc, str]]) -> None:
+    """Raise ``InvalidFields`` when validation collected any error."""
+    if errors:
+        raise InvalidFields(errors)
+
+
 class PayloadTooLarge(ServiceError):
     status = 413
     title = "Payload too large"
@@ -101,7 +120,7 @@ def _service_error(_: Request, exc: Exception) -> JSONResponse:
         extra["errors"] = exc.errors
     headers = dict(exc.headers)
     if exc.status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
+        headers.setdefault("WWW-Authenticate", "Bearer")
     return problem(
         exc.status, exc.detail, title=exc.title, type_=exc.type, headers=headers or None, **extra
     )

@@ -46,6 +46,8 @@ class Runtime:
     redis: Redis
     clock: Clock
     extras: dict[str, Any] = field(default_factory=dict)
+    # Called first on shutdown, last added first: what ``on_startup`` opened.
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: ApiSettings, *, app_name: str, clock: Clock | None = None) -> Runtime:
@@ -69,6 +71,8 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        for close in reversed(self.closers):
+            await close()
         await self.directory.dispose()
         await self.redis.aclose()
 

@@ -11,7 +11,6 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract_registry.audit import audit_change
-from contract_registry.errors import Loc, raise_if_any
 from contract_registry.expiry_alert import repository
 from contract_registry.expiry_alert.schemas import (
     AlertCreate,
@@ -21,7 +20,7 @@ from contract_registry.expiry_alert.schemas import (
 )
 from rcm_kit.audit import AuditAction
 from rcm_kit.auth import Principal
-from rcm_kit.errors import Conflict, NotFound
+from rcm_kit.errors import Conflict, Loc, NotFound, raise_if_any
 from rcm_kit.pagination import Page
 from rcm_reference.models import billing_entity, payer
 from rcm_reference.repository import existing_ids

@@ -8,6 +8,14 @@ from eligibility_sweeps.models.control_number_sequence import (
     control_number_sequence,
 )
 from eligibility_sweeps.models.coverage_policy import Relationship, coverage_policy
+from eligibility_sweeps.models.eligibility_check import (
+    CheckStatus,
+    CoverageStatusValue,
+    ResponseKind,
+    eligibility_check,
+)
+from eligibility_sweeps.models.idempotency_key import idempotency_key
+from eligibility_sweeps.models.inbound_file import InboundOutcome, inbound_file
 from eligibility_sweeps.models.member import GENDERS, member
 from eligibility_sweeps.models.service_event import ServiceEventStatus, service_event
 from eligibility_sweeps.models.trading_partner import (
@@ -25,13 +33,20 @@ __all__ = [
     "MAX_CONTROL_NUMBER",
     "USAGE_INDICATORS",
     "AuthType",
+    "CheckStatus",
     "ControlNumberKind",
+    "CoverageStatusValue",
+    "InboundOutcome",
     "Relationship",
+    "ResponseKind",
     "ServiceEventStatus",
     "Transport",
     "audit_event",
     "control_number_sequence",
     "coverage_policy",
+    "eligibility_check",
+    "idempotency_key",
+    "inbound_file",
     "member",
     "metadata",
     "service_event",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from uuid import UUID
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretStr
@@ -52,8 +53,24 @@ def require_box(box: SecretBox | None) -> SecretBox:
     return box
 
 
-def new_inbound_credential() -> str:
-    return CREDENTIAL_PREFIX + secrets.token_urlsafe(32)
+def new_inbound_credential(tenant_id: UUID) -> str:
+    """``tpc_<tenant id, 32 hex>_<43 random characters>``.
+
+    The tenant id is not secret: it tells the credential-only inbound route which
+    tenant's database holds the digest to compare with, since that route has no JWT.
+    """
+    return f"{CREDENTIAL_PREFIX}{tenant_id.hex}_{secrets.token_urlsafe(32)}"
+
+
+def tenant_of_credential(credential: str) -> UUID | None:
+    """The tenant a credential was issued for, or None when it is not one of ours."""
+    head = len(CREDENTIAL_PREFIX)
+    if not credential.startswith(CREDENTIAL_PREFIX) or credential[head + 32 : head + 33] != "_":
+        return None
+    try:
+        return UUID(hex=credential[head : head + 32])
+    except ValueError:
+        return None
 
 
 def credential_hash(credential: str) -> str:

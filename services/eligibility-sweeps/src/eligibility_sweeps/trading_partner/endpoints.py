@@ -1,7 +1,7 @@
 """Admin of trading partners: the clearinghouses or payer endpoints that 270s go through.
 
-The connectivity test (`POST .../{trading_partner_id}/test`) arrives with the transport
-layer; the inbound endpoint uses `repository.verify_inbound_credential`.
+The connectivity test sends a real probe 270 (``check.probe``); the inbound endpoint
+authenticates partners with ``inbound_auth``.
 """
 
 from __future__ import annotations
@@ -11,16 +11,22 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from eligibility_sweeps.check.endpoints import pipeline_of
+from eligibility_sweeps.check.probe import probe
 from eligibility_sweeps.config import Settings
+from eligibility_sweeps.models import audit_event
 from eligibility_sweeps.trading_partner import service
+from eligibility_sweeps.trading_partner.audit import ENTITY
 from eligibility_sweeps.trading_partner.credentials import SecretBox
 from eligibility_sweeps.trading_partner.schemas import (
+    ConnectivityTest,
     InboundCredential,
     TradingPartnerCreate,
     TradingPartnerCreated,
     TradingPartnerRead,
     TradingPartnerUpdate,
 )
+from rcm_kit.audit import AuditAction, record_audit
 from rcm_kit.auth import CONFIG_READ, CONFIG_UPDATE
 from rcm_kit.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from rcm_kit.service import TenantScope, get_runtime, tenant_scope
@@ -113,6 +119,44 @@ async def delete_partner(trading_partner_id: UUID, scope: Writer) -> Response:
         scope.session, trading_partner_id, actor=scope.principal, at=scope.runtime.clock.now()
     )
     return Response(status_code=204)
+
+
+@router.post("/{trading_partner_id}/test", response_model=ConnectivityTest)
+async def test_partner(trading_partner_id: UUID, scope: Writer) -> ConnectivityTest:
+    """Send a real probe 270 to the partner and say what happened, in words.
+
+    The probe asks about a made-up member with usage indicator `T`, so a 271 saying
+    "subscriber not found" means the connection works. `ok` is false for a timeout, a
+    refused connection, an HTTP or CORE error, or a 999/TA1 rejecting the envelope, with
+    the partner's own words in `outcome`; never a 500. Rate limits, daily caps and the
+    circuit breaker do not apply to the probe. 404 when the partner does not exist.
+    Audited. Needs `config.update`.
+    """
+    directory, tenant = scope.runtime.directory, scope.tenant
+    result = await probe(
+        pipeline_of(scope), lambda: directory.transaction(tenant), trading_partner_id
+    )
+    if result is None:
+        raise service.TradingPartnerNotFound(service.NOT_FOUND)
+    at = scope.runtime.clock.now()
+    await record_audit(
+        scope.session,
+        audit_event,
+        actor=scope.principal,
+        action=AuditAction.EXECUTE,
+        entity_type=ENTITY,
+        entity_id=trading_partner_id,
+        at=at,
+        detail={"test": "connectivity", "ok": result.ok},
+    )
+    return ConnectivityTest(
+        trading_partner_id=trading_partner_id,
+        ok=result.ok,
+        outcome=result.outcome,
+        elapsed_ms=result.elapsed_ms,
+        response_kind=result.response_kind,
+        tested_at=at,
+    )
 
 
 @router.post("/{trading_partner_id}/inbound-credential", response_model=InboundCredential)

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from eligibility_sweeps.models import trading_partner, trading_partner_payer
+from eligibility_sweeps.models import eligibility_check, trading_partner, trading_partner_payer
 from eligibility_sweeps.trading_partner.credentials import credential_matches
 from rcm_kit.pagination import SortKey, page_of, paginate
 from rcm_reference.models import payer
@@ -140,6 +140,13 @@ async def delete_partner(session: AsyncSession, trading_partner_id: UUID) -> boo
         .returning(partner.c.trading_partner_id)
     )
     return result.first() is not None
+
+
+async def has_checks(session: AsyncSession, trading_partner_id: UUID) -> bool:
+    query = sa.select(
+        sa.exists().where(eligibility_check.c.trading_partner_id == trading_partner_id)
+    )
+    return bool((await session.execute(query)).scalar())
 
 
 async def lock_routing(session: AsyncSession) -> None:

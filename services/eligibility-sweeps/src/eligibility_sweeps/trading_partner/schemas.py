@@ -230,3 +230,12 @@ class TradingPartnerUpdate(BaseModel):
         "payer_limits",
         "active",
     )(_not_null)
+
+
+class ConnectivityTest(BaseModel):
+    trading_partner_id: UUID
+    ok: bool = Field(description="Whether the partner took the probe 270 and answered.")
+    outcome: str = Field(description="What happened, in words, with the partner's own.")
+    elapsed_ms: float | None = Field(description="The round trip, when there was one.")
+    response_kind: str | None = Field(description="271, 999 or TA1 when one came back.")
+    tested_at: datetime

@@ -4,7 +4,6 @@ change is audited (field names only) in its transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -37,12 +36,11 @@ from eligibility_sweeps.trading_partner.schemas import (
 )
 from rcm_kit.audit import AuditAction
 from rcm_kit.auth import Principal
-from rcm_kit.errors import Conflict, InvalidInput, NotFound
+from rcm_kit.errors import Conflict, InvalidFields, Loc, NotFound
 from rcm_kit.pagination import Page
 from rcm_reference.models import payer
 from rcm_reference.repository import existing_ids
 
-Loc = Sequence[str | int]
 _COLUMNS = (
     "name",
     "transport",
@@ -54,7 +52,7 @@ _COLUMNS = (
     "max_requests_per_second",
     "active",
 )
-_NOT_FOUND = "No trading partner with this trading_partner_id in your organization."
+NOT_FOUND = "No trading partner with this trading_partner_id in your organization."
 
 
 class TradingPartnerNotFound(NotFound):
@@ -69,13 +67,8 @@ class PayerAlreadyRouted(Conflict):
     title = "Payer already routed"
 
 
-class InvalidFields(InvalidInput):
-    """A 422 naming every bad field at once."""
-
-    def __init__(self, errors: Sequence[tuple[Loc, str]]) -> None:
-        super().__init__(errors[0][0], errors[0][1])
-        self.errors = [{"loc": list(loc), "msg": msg} for loc, msg in errors]
-        self.detail = "; ".join(f"{'.'.join(str(p) for p in loc)}: {msg}" for loc, msg in errors)
+class PartnerInUse(Conflict):
+    title = "Trading partner in use"
 
 
 def _auth_read(row: Any) -> AuthRead:
@@ -215,7 +208,7 @@ async def list_partners(
 async def get_partner(session: AsyncSession, trading_partner_id: UUID) -> TradingPartnerRead:
     row = await repository.get_partner(session, trading_partner_id)
     if row is None:
-        raise TradingPartnerNotFound(_NOT_FOUND)
+        raise TradingPartnerNotFound(NOT_FOUND)
     payers = await repository.payers_of(session, [trading_partner_id])
     return _read(row, payers.get(trading_partner_id, []))
 
@@ -231,7 +224,7 @@ async def create_partner(
     await _check_payers(session, body.payer_ids, body.payer_limits, routed=body.payer_ids)
     if body.active:
         await _check_routing(session, body.payer_ids, excluding=None)
-    credential = new_inbound_credential()
+    credential = new_inbound_credential(actor.tenant_id)
     values = {
         **{name: getattr(body, name) for name in _COLUMNS},
         **_auth_columns(body.auth, box),
@@ -263,7 +256,7 @@ async def update_partner(
 ) -> TradingPartnerRead:
     current = await repository.lock_partner(session, trading_partner_id)
     if current is None:
-        raise TradingPartnerNotFound(_NOT_FOUND)
+        raise TradingPartnerNotFound(NOT_FOUND)
     sent = body.model_fields_set
     stored = (await repository.payers_of(session, [trading_partner_id])).get(trading_partner_id, [])
     payer_ids = body.payer_ids if body.payer_ids is not None else [p.payer_id for p in stored]
@@ -308,8 +301,17 @@ async def update_partner(
 async def delete_partner(
     session: AsyncSession, trading_partner_id: UUID, *, actor: Principal, at: datetime
 ) -> None:
-    if not await repository.delete_partner(session, trading_partner_id):
-        raise TradingPartnerNotFound(_NOT_FOUND)
+    """Delete a partner that never carried a check; one that did keeps its history and
+    can only be deactivated (409 saying so)."""
+    stored = await repository.lock_partner(session, trading_partner_id)
+    if stored is None:
+        raise TradingPartnerNotFound(NOT_FOUND)
+    if await repository.has_checks(session, trading_partner_id):
+        raise PartnerInUse(
+            f"Trading partner {stored.name!r} has carried eligibility checks, whose history"
+            " names it; set active to false instead of deleting it"
+        )
+    await repository.delete_partner(session, trading_partner_id)
     await audit_change(session, AuditAction.DELETE, trading_partner_id, [], actor=actor, at=at)
 
 
@@ -317,8 +319,8 @@ async def rotate_inbound_credential(
     session: AsyncSession, trading_partner_id: UUID, *, actor: Principal, at: datetime
 ) -> InboundCredential:
     if await repository.lock_partner(session, trading_partner_id) is None:
-        raise TradingPartnerNotFound(_NOT_FOUND)
-    credential = new_inbound_credential()
+        raise TradingPartnerNotFound(NOT_FOUND)
+    credential = new_inbound_credential(actor.tenant_id)
     await repository.set_inbound_credential(
         session, trading_partner_id, credential_hash(credential), at=at
     )

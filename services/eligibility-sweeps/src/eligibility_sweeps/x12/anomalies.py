@@ -114,7 +114,7 @@ def snapshot(response: EligibilityResponse) -> PreviousCheck:
     patient = response.patient
     references = _references(response)
     descriptions = {
-        _squash(b.plan_description) for b in _plan_lines(response) if b.plan_description.strip()
+        _squash(b.plan_description) for b in plan_lines(response) if b.plan_description.strip()
     }
     return PreviousCheck(
         payer_id=_squash(payer.id) if payer else "",
@@ -201,7 +201,7 @@ def _plan_ends_soon(response: EligibilityResponse, day: date) -> bool:
     if response.coverage_status in (CoverageStatus.INACTIVE, CoverageStatus.NOT_FOUND):
         return False
     ends = [response.plan_end] if response.plan_end else []
-    for line in _plan_lines(response):
+    for line in plan_lines(response):
         if line.info_code in codes.ACTIVE_INFO_CODES and line.applies_on(day):
             ends.extend(_ends(line))
     limit = day + timedelta(days=PLAN_ENDS_SOON_DAYS)
@@ -218,7 +218,7 @@ def _ends(line: Benefit) -> Iterable[date]:
             yield period.end
 
 
-def _plan_lines(response: EligibilityResponse) -> list[Benefit]:
+def plan_lines(response: EligibilityResponse) -> list[Benefit]:
     """Active plan-level lines (EB03 ``30`` or none) of the patient, else of anyone."""
     lines = [
         b

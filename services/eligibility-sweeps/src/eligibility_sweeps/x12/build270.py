@@ -10,7 +10,8 @@ cannot be sent as it is. Every element value passes one gate before it is emitte
   upper-cased, runs of white space collapsed. "José Müller" becomes "JOSE MULLER" and
   "Straße" becomes "STRASSE". Upper case is what payers match on and what the basic
   character set holds; a transliteration is applied only when it is unambiguous (a base
-  letter plus accents), so "Ø", "Ł" or a CJK name is refused, not guessed.
+  letter plus accents), so "Ø", "Ł" or a CJK name is refused, not guessed. The rule
+  lives in ``x12.charset.x12_name``, which the intake desk's validation uses as well.
 - Identifiers (member id, NPI, payer code, trace number, ...) are never rewritten: an
   identifier that is changed is a different identifier.
 - After that, every character must be in the 5010 extended character set and must not be
@@ -24,12 +25,12 @@ cannot be sent as it is. Every element value passes one gate before it is emitte
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Literal
 
+from eligibility_sweeps.x12.charset import ALLOWED, NM103_MAX_LENGTH, NM104_MAX_LENGTH, x12_name
 from eligibility_sweeps.x12.delimiters import DEFAULT, Delimiters
 
 __all__ = [
@@ -47,11 +48,6 @@ __all__ = [
 
 IMPLEMENTATION = "005010X279A1"
 
-# The 5010 extended character set (the basic set plus lower case and these specials).
-_ALLOWED = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-    " !\"&'()*+,-./:;?=%~@[]_{}\\|<>^`#$"
-)
 _CODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 # Interchange id qualifiers allowed by 005010 for ISA05/ISA07.
 _ID_QUALIFIERS = frozenset({"01", "14", "20", "27", "28", "29", "30", "33", "ZZ"})
@@ -189,7 +185,7 @@ def _check_chars(label: str, value: str, delimiters: Delimiters) -> None:
     for ch in value:
         if ch in delimiters.all():
             raise X12BuildError(f"{label}: contains the delimiter {ch!r}, which X12 cannot escape")
-        if ch not in _ALLOWED:
+        if ch not in ALLOWED:
             raise X12BuildError(
                 f"{label}: character {ch!r} (U+{ord(ch):04X}) is not in the X12 character set"
             )
@@ -212,35 +208,11 @@ def _ident(
 
 
 def _name(label: str, value: str, delimiters: Delimiters, *, max_len: int) -> str:
-    """A name, transliterated and upper-cased (see the module docstring). Characters are
-    taken one at a time so that a refusal names the character the user typed."""
-    plain: list[str] = []
-    for ch in value:
-        letters = "".join(
-            c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)
-        ).upper()
-        for c in letters:
-            if c in delimiters.all():
-                shown = repr(c) if c == ch else f"{c!r} (from {ch!r})"
-                raise X12BuildError(
-                    f"{label}: contains the delimiter {shown}, which X12 cannot escape"
-                )
-            if c not in _ALLOWED:
-                raise X12BuildError(
-                    f"{label}: character {ch!r} (U+{ord(ch):04X}) is not in the X12 "
-                    "character set and has no unambiguous transliteration"
-                )
-        plain.append(letters)
-    # Only the space is white space here (a tab or line break was refused above).
-    name = " ".join(part for part in "".join(plain).split(" ") if part)
-    if not name:
-        raise X12BuildError(f"{label}: is empty")
-    if len(name) > max_len:
-        raise X12BuildError(
-            f"{label}: {len(name)} characters, the limit is {max_len}; names are refused, "
-            "not truncated, so the payer's demographic match does not fail silently"
-        )
-    return name
+    """A name, transliterated and upper-cased (see ``x12_name``)."""
+    try:
+        return x12_name(value, max_len=max_len, delimiters=delimiters)
+    except ValueError as error:
+        raise X12BuildError(f"{label}: {error}") from None
 
 
 def _opt_name(label: str, value: str | None, delimiters: Delimiters, *, max_len: int) -> str:
@@ -275,8 +247,8 @@ def _person_elements(
 ) -> tuple[str, str, str, str]:
     """NM103, NM104, NM105 and NM107 (NM106, the prefix, is not used in a 270)."""
     return (
-        _name(f"NM103 ({who} last name)", name.last, delimiters, max_len=60),
-        _opt_name(f"NM104 ({who} first name)", name.first, delimiters, max_len=35),
+        _name(f"NM103 ({who} last name)", name.last, delimiters, max_len=NM103_MAX_LENGTH),
+        _opt_name(f"NM104 ({who} first name)", name.first, delimiters, max_len=NM104_MAX_LENGTH),
         _opt_name(f"NM105 ({who} middle name)", name.middle, delimiters, max_len=25),
         _opt_name(f"NM107 ({who} name suffix)", name.suffix, delimiters, max_len=10),
     )
@@ -438,7 +410,7 @@ def _transaction_body(w: _Writer, inquiry: Inquiry, d: Delimiters) -> None:
         "NM1",
         "PR",
         "2",
-        _name("NM103 (payer name)", payer.name, d, max_len=60),
+        _name("NM103 (payer name)", payer.name, d, max_len=NM103_MAX_LENGTH),
         "",
         "",
         "",
@@ -454,7 +426,9 @@ def _transaction_body(w: _Writer, inquiry: Inquiry, d: Delimiters) -> None:
         last, first, middle, suffix = _person_elements("provider", provider.name, d)
         w.add("NM1", "1P", "1", last, first, middle, "", suffix, "XX", npi)
     else:
-        org = _name("NM103 (provider organisation name)", provider.name, d, max_len=60)
+        org = _name(
+            "NM103 (provider organisation name)", provider.name, d, max_len=NM103_MAX_LENGTH
+        )
         w.add("NM1", "1P", "2", org, "", "", "", "", "XX", npi)
 
     trace = _trace(inquiry, d)
