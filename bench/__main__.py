@@ -4,7 +4,9 @@
 - ``gateway``: the latency and throughput the gateway adds (issue 2);
 - ``contracts``: the contract list through the gateway with 10,000 contracts (issue 3);
 - ``dispatcher``: one expiry-alert tick over 50 tenants x 20 due alerts (issue 3);
-- ``x12``: 270 build + 271 parse per second in-process, the pure X12 cost (issue 4).
+- ``x12``: 270 build + 271 parse per second in-process, the pure X12 cost (issue 4);
+- ``checks``: eligibility checks per second through one sweeps-api against the sandbox,
+  next to the raw partner round trip (issue 4).
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import contract_list, dispatcher_tick, gateway_overhead, x12_codec
+from bench import check_throughput, contract_list, dispatcher_tick, gateway_overhead, x12_codec
 
 BENCHMARKS: dict[str, Callable[[list[str]], None]] = {
     "gateway": gateway_overhead.main,
     "contracts": contract_list.main,
     "dispatcher": dispatcher_tick.main,
     "x12": x12_codec.main,
+    "checks": check_throughput.main,
 }
 
 

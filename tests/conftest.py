@@ -245,3 +245,23 @@ async def run_rcm(
         text=True,
         timeout=180,
     )
+
+
+@pytest.fixture(scope="session")
+async def sandbox_server() -> AsyncIterator[RunningServer]:
+    """The clearinghouse sandbox on a real socket, one per test session."""
+    from tests.sandbox_support import start_sandbox
+
+    server = await start_sandbox()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def sandbox(sandbox_server: RunningServer) -> AsyncIterator[Any]:
+    """A client of the sandbox, reset to its defaults with no records."""
+    from tests.sandbox_support import SandboxClient
+
+    async with SandboxClient(sandbox_server.url) as client:
+        await client.reset()
+        yield client

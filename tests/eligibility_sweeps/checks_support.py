@@ -29,7 +29,7 @@ from rcm_kit.tenancy import Tenant
 from rcm_reference.models import billing_entity
 from tests.conftest import RunningServer, TenantFactory, auth, service_env, tenant_session
 from tests.eligibility_sweeps.factories import add_member, add_payer, add_policy
-from tests.sandbox_support import SandboxClient, start_sandbox
+from tests.sandbox_support import SandboxClient
 
 SECRETS_KEY = Fernet.generate_key().decode()
 PASSWORD = "pw-" + uuid4().hex
@@ -40,20 +40,6 @@ CHECKS = "/api/v1/eligibility/checks"
 PARTNERS = "/api/v1/admin/trading-partners"
 READ, WRITE, CONFIG = "eligibility.read", "eligibility.update", "config.update"
 BREAKER_COOLDOWN = 0.5
-
-
-@pytest.fixture(scope="module")
-async def sandbox_server() -> AsyncIterator[RunningServer]:
-    server = await start_sandbox()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def sandbox(sandbox_server: RunningServer) -> AsyncIterator[SandboxClient]:
-    async with SandboxClient(sandbox_server.url) as client:
-        await client.reset()
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +201,5 @@ __all__ = [
     "assert_valid_270",
     "checks_server",
     "make_world",
-    "sandbox",
-    "sandbox_server",
     "world",
 ]

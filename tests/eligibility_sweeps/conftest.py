@@ -4,7 +4,5 @@ registered here so every module of this folder can ask for them by name."""
 from tests.eligibility_sweeps.checks_support import (  # noqa: F401 (fixtures)
     api,
     checks_server,
-    sandbox,
-    sandbox_server,
     world,
 )

@@ -255,3 +255,21 @@ async def test_secrets_never_appear_in_checks_or_x12(world: World) -> None:
     check = await world.checked("SBX-401", status=201)
     stored = await world.get(check["check_id"], x12=True)
     assert PASSWORD not in str(stored)
+
+
+async def test_no_log_line_carries_a_secret_and_failures_are_counted(
+    world: World, checks_server: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    for rule in ("SBX-401", "SBX-503", "SBX-ACTIVE"):
+        await world.checked(rule, status=201)
+    metrics = await world.api.get(f"{checks_server.url}/metrics")
+    name = world.partner_name
+    assert (
+        f'eligibility_checks_total{{retryable="true",status="FAILED",trading_partner="{name}"}}'
+        in (metrics.text)
+    )
+    assert f'eligibility_270_round_trip_seconds_count{{trading_partner="{name}"}}' in metrics.text
+    out, err = capfd.readouterr()
+    assert "check.failed" in out + err
+    assert PASSWORD not in out + err
+    assert world.partner["inbound_credential"] not in out + err

@@ -10,6 +10,7 @@ from eligibility_sweeps.config import Settings
 from eligibility_sweeps.member.endpoints import router as member_router
 from eligibility_sweeps.reference.endpoints import router as reference_router
 from eligibility_sweeps.trading_partner.endpoints import router as trading_partner_router
+from rcm_kit.clock import Clock
 from rcm_kit.logging import configure_logging
 from rcm_kit.service import Runtime, create_service_app
 from rcm_kit.settings import load_settings
@@ -18,7 +19,7 @@ from rcm_kit.web import serve
 PROCESS = "sweeps-api"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or load_settings(Settings, PROCESS)
 
     async def start(runtime: Runtime) -> None:
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         routers=[reference_router, member_router, check_router, trading_partner_router],
         app_name=PROCESS,
+        clock=clock,
         on_startup=start,
     )
 

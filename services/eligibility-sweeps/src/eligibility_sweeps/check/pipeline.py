@@ -7,13 +7,15 @@ one can fail:
 1. **Plan** (one transaction): pick the coverage, the payer's active trading partner and
    the provider; insert the check (SUBMITTED, or FAILED at once when no partner routes
    the payer).
-2. **Admit**: the partner's circuit breaker, the payer's daily cap, then a token from the
-   partner's and the payer's rate buckets (Redis, shared by every process). A refusal
-   fails the check without sending.
-3. **Build** (one transaction): allocate the partner's control numbers, build the 270 and
+2. **Build** (one transaction): allocate the partner's control numbers, build the 270 and
    store it with them. Committed before the send, so a 999 or TA1 that arrives later
    finds the check, and a crash after the send leaves a SUBMITTED check whose 270 is on
    record rather than a phantom.
+3. **Admit**: the partner's circuit breaker, the payer's daily cap, then a token from the
+   partner's and the payer's rate buckets (Redis, shared by every process). A refusal
+   fails the check without sending (its control number is then a gap, which X12
+   allows). Admission comes after the database work so that only the send separates a
+   token from its request: the partner sees the rate the buckets grant.
 4. **Send** through the partner's transport, outside any transaction.
 5. **Settle** (one transaction): read the answer (``answers``) and apply it only if the
    check is still SUBMITTED, so an inbound file that raced the reply is not overwritten.
@@ -29,6 +31,7 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+from prometheus_client import Counter, Histogram
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,6 +74,18 @@ from rcm_kit.logging import get_logger
 log = get_logger(__name__)
 
 Transaction = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+CHECKS = Counter(
+    "eligibility_checks_total",
+    "Eligibility checks by trading partner and outcome (SUBMITTED = awaiting a late 271)",
+    ["trading_partner", "status", "retryable"],
+)
+ROUND_TRIP = Histogram(
+    "eligibility_270_round_trip_seconds",
+    "A real-time 270's round trip to its trading partner",
+    ["trading_partner"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30),
+)
 
 
 class NoCoverage(InvalidInput):
@@ -135,6 +150,7 @@ class CheckPipeline:
         plan = await self._plan(transaction, order)
         if isinstance(plan, UUID):
             return plan
+        x12, control_number = await self._build(transaction, plan)
         limits = self.limits(tenant_id)
         try:
             admission = await limits.admit(
@@ -147,11 +163,9 @@ class CheckPipeline:
                 max_wait_seconds=self.max_wait_seconds,
             )
         except CheckRefused as refused:
-            await self._settle(
-                transaction, plan, answers.failed(refused.reason, retryable=refused.retryable)
-            )
+            verdict = answers.failed(refused.reason, retryable=refused.retryable)
+            await self._settle(transaction, plan, verdict, sent=False)
             return plan.check_id
-        x12 = await self._build(transaction, plan)
         try:
             reply = await sender_for(plan.partner, self.http).send(
                 plan.partner, x12, payload_id=str(plan.check_id)
@@ -163,8 +177,7 @@ class CheckPipeline:
             )
             return plan.check_id
         await limits.record(admission, failure=None)
-        verdict, raw = await self._read(transaction, plan, reply)
-        await self._settle(transaction, plan, verdict, raw=raw, elapsed_ms=reply.elapsed_ms)
+        await self._answer(transaction, plan, reply, control_number)
         return plan.check_id
 
     # -- step 1 ---------------------------------------------------------------------
@@ -186,18 +199,20 @@ class CheckPipeline:
             }
             route = await repository.route(session, policy.payer_id)
             if route is None:
-                row |= answers.failed(
+                verdict = answers.failed(
                     f"No active trading partner for payer {policy.payer_code}", retryable=False
-                ).columns()
-                return await repository.insert_check(session, row)
+                )
+                _observe("", verdict, check_id=None)
+                return await repository.insert_check(session, row | verdict.columns())
             row["trading_partner_id"] = route.trading_partner_id
             try:
                 partner = self.endpoint(route)
                 inquiry = await _inquiry(session, member, policy, order, row["trace_number"])
                 _trial_build(partner, inquiry, self.clock.now())
             except NotSendable as error:
-                row |= answers.failed(str(error), retryable=False).columns()
-                return await repository.insert_check(session, row)
+                verdict = answers.failed(str(error), retryable=False)
+                _observe(route.name, verdict, check_id=None)
+                return await repository.insert_check(session, row | verdict.columns())
             asked = _asked_about(inquiry)
             row["inquiry"] = asked.as_dict()
             check_id = await repository.insert_check(session, row)
@@ -229,9 +244,9 @@ class CheckPipeline:
                 " (was the key rotated out?); enter them again"
             ) from None
 
-    # -- step 3 ---------------------------------------------------------------------
+    # -- step 2 ---------------------------------------------------------------------
 
-    async def _build(self, transaction: Transaction, plan: _Plan) -> str:
+    async def _build(self, transaction: Transaction, plan: _Plan) -> tuple[str, int]:
         """The 270, stored with its control numbers. The inquiry already passed a trial
         build in step 1, so only the control numbers are new here."""
         async with transaction() as session:
@@ -244,49 +259,67 @@ class CheckPipeline:
                 plan.check_id,
                 {"control_number": numbers.interchange, "request_x12": x12, "submitted_at": at},
             )
-        return x12
+        return x12, numbers.interchange
 
     # -- step 5 ---------------------------------------------------------------------
 
-    async def _read(
-        self, transaction: Transaction, plan: _Plan, reply: Reply
-    ) -> tuple[Verdict, str | None]:
-        if not reply.body.strip():
-            return answers.AWAITING, None
+    async def _answer(
+        self, transaction: Transaction, plan: _Plan, reply: Reply, control_number: int
+    ) -> None:
+        """Read the real-time reply and settle the check, in one transaction (reading a
+        271 looks up the member's previous check for the change anomalies)."""
+        ROUND_TRIP.labels(plan.partner.name).observe(reply.elapsed_ms / 1000)
+        at = self.clock.now()
         async with transaction() as session:
-            verdict = await read_answer(
-                session,
-                reply.body,
-                check_id=plan.check_id,
-                member_id=plan.member_id,
-                payer_id=plan.payer_id,
-                service_date=plan.inquiry.service_date,
-                trace_number=plan.inquiry.trace_number,
-                control_number=None,
-                asked=plan.asked,
-                partner_name=plan.partner.name,
-            )
-        return verdict, reply.body
+            verdict = answers.AWAITING
+            if reply.body.strip():
+                verdict = await read_answer(
+                    session,
+                    reply.body,
+                    check_id=plan.check_id,
+                    member_id=plan.member_id,
+                    payer_id=plan.payer_id,
+                    service_date=plan.inquiry.service_date,
+                    trace_number=plan.inquiry.trace_number,
+                    control_number=control_number,
+                    asked=plan.asked,
+                    partner_name=plan.partner.name,
+                )
+            values = verdict.settlement(raw=reply.body or None, at=at)
+            values["elapsed_ms"] = reply.elapsed_ms
+            settled = await repository.settle(session, plan.check_id, values, at=at)
+        _observe(plan.partner.name, verdict, check_id=plan.check_id)
+        if not settled:
+            log.info("check.already_settled", check_id=str(plan.check_id))
 
     async def _settle(
-        self,
-        transaction: Transaction,
-        plan: _Plan,
-        verdict: Verdict,
-        *,
-        raw: str | None = None,
-        elapsed_ms: float | None = None,
+        self, transaction: Transaction, plan: _Plan, verdict: Verdict, *, sent: bool = True
     ) -> None:
+        """Fail the check without an answer: the transport failed, or the limits refused
+        it (``sent=False``: the 270 built for it never left)."""
         at = self.clock.now()
-        values = verdict.settlement(raw=raw, at=at)
-        if elapsed_ms is not None:
-            values["elapsed_ms"] = elapsed_ms
-        if not values:
-            return
+        values = verdict.settlement(raw=None, at=at)
+        if not sent:
+            values["submitted_at"] = None
+        _observe(plan.partner.name, verdict, check_id=plan.check_id)
         async with transaction() as session:
             settled = await repository.settle(session, plan.check_id, values, at=at)
         if not settled:
             log.info("check.already_settled", check_id=str(plan.check_id))
+
+
+def _observe(partner: str, verdict: Verdict, *, check_id: UUID | None) -> None:
+    """Metrics and one log line per outcome; never patient data, never a secret (the
+    transport scrubbed the error text of credentials)."""
+    CHECKS.labels(partner, verdict.status.value, str(verdict.retryable).lower()).inc()
+    if verdict.status is CheckStatus.FAILED:
+        log.info(
+            "check.failed",
+            check_id=str(check_id) if check_id else None,
+            trading_partner=partner,
+            retryable=verdict.retryable,
+            error=verdict.error,
+        )
 
 
 class NotSendable(Exception):

@@ -92,8 +92,10 @@ async def probe(
     except X12BuildError as error:
         return ProbeOutcome(False, f"270 not built: {error}")
     try:
+        # CORE requires a UUID PayloadID; the trace number is one (32 hex digits), so
+        # the envelope and TRN02 name the same probe.
         reply = await sender_for(partner, pipeline.http).send(
-            partner, x12, payload_id=f"probe-{inquiry.trace_number}"
+            partner, x12, payload_id=str(UUID(inquiry.trace_number))
         )
     except TransportFailure as failure:
         return ProbeOutcome(False, failure.reason)

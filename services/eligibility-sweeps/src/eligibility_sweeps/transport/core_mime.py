@@ -16,7 +16,7 @@ import email.utils
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import Message
 from email.parser import BytesParser
 
 import httpx
@@ -68,8 +68,10 @@ def parse_envelope(content: bytes, content_type: str) -> dict[str, str]:
             f"not a multipart envelope ({exchange.excerpt(content_type) or 'no type'})"
         )
     header = b"Content-Type: " + content_type.encode("latin-1", errors="replace") + b"\r\n\r\n"
-    message = BytesParser(policy=email.policy.HTTP).parsebytes(header + content)
-    if not isinstance(message, EmailMessage) or not message.is_multipart():
+    # compat32, not email.policy.HTTP: the same fields for form data, parsed about seven
+    # times faster (the modern policy's header objects cost ~5 ms per reply).
+    message = BytesParser(policy=email.policy.compat32).parsebytes(header + content)
+    if not message.is_multipart():
         raise EnvelopeError("not a multipart envelope")
     if any(
         isinstance(
@@ -80,7 +82,10 @@ def parse_envelope(content: bytes, content_type: str) -> dict[str, str]:
     ):
         raise EnvelopeError("the multipart boundary was not found")
     fields: dict[str, str] = {}
-    for part in message.iter_parts():
+    parts = message.get_payload()
+    for part in parts if isinstance(parts, list) else []:
+        if not isinstance(part, Message):
+            continue
         name = part.get_param("name", header="content-disposition")
         if isinstance(name, tuple):  # an RFC 2231 encoded name
             name = email.utils.collapse_rfc2231_value(name)

@@ -374,6 +374,8 @@ class Limits:
             _Bucket(self._key("payer", payer_id, "rate"), rps, payer_label)
             for rps in _rate(payer_rps)
         ]
+        if not buckets and daily_cap is None:
+            return 0, 0.0  # nothing to count or wait for: spare the round trip
         rate_args: list[float] = []
         for bucket in buckets:
             rate_args += [bucket.rps, bucket.capacity]
