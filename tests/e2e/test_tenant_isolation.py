@@ -12,7 +12,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from eligibility_sweeps.models import eligibility_check, trading_partner, trading_partner_payer
+from eligibility_sweeps.models import (
+    eligibility_check,
+    inbound_file,
+    trading_partner,
+    trading_partner_payer,
+)
 from rcm_kit.auth import ALL_PERMISSIONS
 from rcm_kit.tenancy import Tenant
 from rcm_reference.models import billing_entity
@@ -85,7 +90,24 @@ async def _populate(tenant: Tenant, tag: str, contracts: int = 1) -> dict[str, U
                 .returning(eligibility_check.c.check_id)
             )
         ).scalar_one()
+        inbound_file_id = (
+            await session.execute(
+                sa.insert(inbound_file)
+                .values(
+                    trading_partner_id=partner_id,
+                    received_at=sa.func.now(),
+                    content_type="application/edi-x12",
+                    kind="271",
+                    digest=uuid4().hex + uuid4().hex,
+                    body="ISA*...",
+                    outcome="UNMATCHED",
+                    detail="No check has trace number X",
+                )
+                .returning(inbound_file.c.inbound_file_id)
+            )
+        ).scalar_one()
     return {
+        "inbound_file_id": inbound_file_id,
         "check_id": check_id,
         "payer_id": payer_id,
         "facility_id": facility_id,

@@ -16,6 +16,8 @@ from eligibility_sweeps.check.schemas import (
     CheckCreate,
     CheckRead,
     CheckWithX12,
+    InboundFileRead,
+    InboundFileWithBody,
     InboundResult,
     check_read,
 )
@@ -43,6 +45,10 @@ _X12_TYPES = ("application/edi-x12", "application/x12", "text/plain", "applicati
 
 class CheckNotFound(NotFound):
     title = "Check not found"
+
+
+class InboundFileNotFound(NotFound):
+    title = "Inbound file not found"
 
 
 def pipeline_of(scope: TenantScope) -> CheckPipeline:
@@ -217,6 +223,47 @@ async def inbound_with_credential(
             at=caller.runtime.clock.now(),
         )
     return _answer(received)
+
+
+@router.get("/inbound-files", response_model=Page[InboundFileRead])
+async def list_inbound_files(
+    scope: Reader,
+    outcome: Annotated[
+        Literal["MATCHED", "UNMATCHED", "UNREADABLE"] | None,
+        Query(description="Only files with this outcome (UNMATCHED: for the operator)."),
+    ] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[InboundFileRead]:
+    """Every file that arrived through the inbound endpoints, newest first, with what
+    became of it: the operator's view of late answers that matched no check or could
+    not be read. Bodies are left out (see the single file). Needs `eligibility.read`."""
+    rows, next_cursor = await repository.inbound_files(
+        scope.session, outcome, cursor=cursor, limit=limit
+    )
+    return Page(
+        items=[InboundFileRead.model_validate(dict(r._mapping)) for r in rows],
+        next_cursor=next_cursor,
+    )
+
+
+@router.get("/inbound-files/{inbound_file_id}", response_model=InboundFileWithBody)
+async def get_inbound_file(inbound_file_id: UUID, scope: Reader) -> InboundFileWithBody:
+    """One inbound file with its X12 body as received. Needs `eligibility.read`; every
+    read is recorded in the audit trail (the body is patient data)."""
+    row = await repository.get_inbound_file(scope.session, inbound_file_id)
+    if row is None:
+        raise InboundFileNotFound("No inbound file with this id in your organization.")
+    await record_audit(
+        scope.session,
+        audit_event,
+        actor=scope.principal,
+        action=AuditAction.READ,
+        entity_type="inbound_file",
+        entity_id=inbound_file_id,
+        at=scope.runtime.clock.now(),
+    )
+    return InboundFileWithBody.model_validate(dict(row._mapping))
 
 
 async def _payload(request: Request) -> tuple[str, str, str | None]:

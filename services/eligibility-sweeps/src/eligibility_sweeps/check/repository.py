@@ -14,6 +14,7 @@ from eligibility_sweeps.models import (
     ServiceEventStatus,
     coverage_policy,
     eligibility_check,
+    inbound_file,
     member,
     service_event,
     trading_partner,
@@ -260,3 +261,32 @@ async def partners_by_ids(session: AsyncSession, sender_id: str, receiver_id: st
         sa.func.upper(trading_partner.c.sender_id) == receiver_id.upper(),
     )
     return list((await session.execute(query)).scalars())
+
+
+_FILE_KEYS = (
+    SortKey(inbound_file.c.received_at, descending=True),
+    SortKey(inbound_file.c.inbound_file_id, descending=True),
+)
+
+
+async def inbound_files(
+    session: AsyncSession, outcome: str | None, *, cursor: str | None, limit: int
+) -> tuple[list[Any], str | None]:
+    """Inbound files, newest first, without their bodies."""
+    filters = {"outcome": outcome}
+    query = sa.select(*(c for c in inbound_file.c if c.name not in ("body", "digest")))
+    if outcome is not None:
+        query = query.where(inbound_file.c.outcome == outcome)
+    statement = paginate(query, _FILE_KEYS, cursor=cursor, filters=filters, limit=limit)
+    rows = (await session.execute(statement)).all()
+    return page_of(
+        rows,
+        limit=limit,
+        key_values=lambda row: (row.received_at, row.inbound_file_id),
+        filters=filters,
+    )
+
+
+async def get_inbound_file(session: AsyncSession, inbound_file_id: UUID) -> Any | None:
+    query = sa.select(inbound_file).where(inbound_file.c.inbound_file_id == inbound_file_id)
+    return (await session.execute(query)).first()

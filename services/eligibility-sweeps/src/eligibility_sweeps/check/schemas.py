@@ -136,3 +136,22 @@ class InboundResult(BaseModel):
     detail: str
     check_ids: list[UUID]
     duplicate: bool = Field(description="True when this exact file had already arrived.")
+
+
+class InboundFileRead(BaseModel):
+    """A late 271, 999 or TA1 as it arrived, and what became of it."""
+
+    inbound_file_id: UUID
+    trading_partner_id: UUID | None = Field(
+        description="The partner of the credential route; null for the JWT route."
+    )
+    received_at: datetime
+    content_type: str
+    kind: str = Field(description="271, 999, TA1, 270 or unknown.")
+    outcome: Literal["MATCHED", "UNMATCHED", "UNREADABLE"]
+    detail: str = Field(description="What matched, or why nothing did.")
+    check_ids: list[UUID]
+
+
+class InboundFileWithBody(InboundFileRead):
+    body: str = Field(description="The X12 as received.")
