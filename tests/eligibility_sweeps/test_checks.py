@@ -273,3 +273,14 @@ async def test_no_log_line_carries_a_secret_and_failures_are_counted(
     assert "check.failed" in out + err
     assert PASSWORD not in out + err
     assert world.partner["inbound_credential"] not in out + err
+
+
+async def test_a_partner_that_carried_checks_cannot_be_deleted(world: World) -> None:
+    await world.checked("SBX-ACTIVE", status=201)
+    deleted = await world.api.delete(
+        f"/api/v1/admin/trading-partners/{world.partner_id}",
+        headers=auth(world.tenant, "config.update"),
+    )
+    assert deleted.status_code == 409
+    assert "set active to false" in deleted.json()["detail"]
+    assert (await world.patch_partner(active=False))["active"] is False
