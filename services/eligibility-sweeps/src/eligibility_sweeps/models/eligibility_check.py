@@ -58,6 +58,13 @@ eligibility_check = sa.Table(
         nullable=True,
     ),
     sa.Column("service_date", sa.Date, nullable=False),
+    # The sweep run that sent it; null for a check from the API.
+    sa.Column(
+        "sweep_run_id",
+        sa.Uuid,
+        sa.ForeignKey("eligibility.eligibility_sweep_run.sweep_run_id", ondelete="SET NULL"),
+        nullable=True,
+    ),
     sa.Column("status", sa.String(10), nullable=False),
     sa.Column("retryable", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("coverage_status", sa.String(10), nullable=True),
@@ -116,4 +123,10 @@ sa.Index(
     "ix_eligibility_check_partner_control_number",
     eligibility_check.c.trading_partner_id,
     eligibility_check.c.control_number,
+)
+
+sa.Index(
+    "ix_eligibility_check_sweep_run_id",
+    eligibility_check.c.sweep_run_id,
+    postgresql_where=eligibility_check.c.sweep_run_id.is_not(None),
 )
