@@ -40,8 +40,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
-import platform
 import secrets
 import subprocess
 import sys
@@ -49,28 +47,31 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import aiohttp
-import asyncpg
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
-from bench.gateway_overhead import (
-    CLK_TCK,
+from bench.loadgen import percentiles
+from bench.support import (
     REPO,
     RESULTS,
-    Processes,
-    free_port,
+    Workspace,
+    bulk_load,
+    create_tenants,
+    log,
     machine,
+    machine_busy_seconds,
+    machine_line,
+    postgres_backends,
+    postgres_settings,
     process_cpu_seconds,
-    wait_until_up,
+    versions,
+    workspace,
 )
-from bench.loadgen import percentiles
 from bench.x12_codec import Operation
 from bench.x12_codec import Options as CodecOptions
 from bench.x12_codec import measure as measure_codec
@@ -90,13 +91,7 @@ from eligibility_sweeps.x12.build270 import (
     trace_originator_from_ein,
 )
 from eligibility_sweeps.x12.read271 import CoverageStatus, parse_271_all
-from rcm_kit import provision
-from rcm_kit.auth import issue_token
-from rcm_kit.db import create_engine, database_url_for
-from rcm_kit.devinfra import resolve_infra
-from rcm_kit.plugins import load_plugins
 from rcm_kit.settings import CommonSettings
-from rcm_kit.tenancy import tenant_database_name
 from rcm_reference.models import billing_entity, payer
 
 CHECKS = "/api/v1/eligibility/checks"
@@ -113,6 +108,7 @@ RAW_270S = 200  # distinct pre-built 270s per baseline target, sent in turn
 EXPECT_CHECK = b'"coverage_status":"ACTIVE"'
 EXPECT_271 = b"EB*1*"
 CORE_BOUNDARY = secrets.token_hex(16)  # like the one httpx picks per request
+PG_SETTINGS = ("server_version", "synchronous_commit", "fsync", "shared_buffers")
 
 
 @dataclass(frozen=True)
@@ -143,7 +139,6 @@ BASELINE_OF = {"check_core": "raw_core", "check_x12": "raw_x12"}
 
 @dataclass(frozen=True)
 class Dataset:
-    master_url: str
     tenant_id: UUID
     tenant_database: str
     payer_ids: dict[str, UUID]
@@ -154,19 +149,10 @@ class Dataset:
 # ---------------------------------------------------------------- data
 
 
-async def prepare(server_url: str, name: str, members: int) -> Dataset:
-    """A private master database and one tenant: two payers, a billing entity with an
-    NPI and a tax id, and the members with one policy each, inserted in bulk."""
-    migrations_dir = REPO / "migrations"
-    master_url = database_url_for(server_url, name)
-    await provision.migrate_master(master_url, migrations_dir)
-    master = create_engine(master_url, pool_size=1, app_name="bench")
-    try:
-        tenant = await provision.create_tenant(
-            master, load_plugins(), migrations_dir, slug="bench", name="Bench"
-        )
-    finally:
-        await master.dispose()
+async def prepare(master_url: str, members: int) -> Dataset:
+    """The master database and one tenant: two payers, a billing entity with an NPI
+    and a tax id, and the members with one policy each, inserted in bulk."""
+    [tenant] = await create_tenants(master_url, [("bench", "Bench")])
     payer_ids = {transport: uuid4() for transport in TRANSPORTS}
     people: dict[str, list[tuple[UUID, str, str, str, date]]] = {t: [] for t in TRANSPORTS}
     member_rows, policy_rows = [], []
@@ -194,50 +180,28 @@ async def prepare(server_url: str, name: str, members: int) -> Dataset:
                 "effective_from": date(2025, 1, 1),
             }
         )
-    engine = create_engine(tenant.database_url, pool_size=1, app_name="bench")
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                sa.insert(payer),
-                [
-                    {"payer_id": payer_ids[t], "payer_code": PAYER_CODES[t], "name": f"Plan {t}"}
-                    for t in TRANSPORTS
-                ],
+    async with bulk_load(tenant.database_url, analyze=True) as conn:
+        await conn.execute(
+            sa.insert(payer),
+            [
+                {"payer_id": payer_ids[t], "payer_code": PAYER_CODES[t], "name": f"Plan {t}"}
+                for t in TRANSPORTS
+            ],
+        )
+        await conn.execute(
+            sa.insert(billing_entity).values(
+                billing_entity_code="BE1", name=PROVIDER, npi=NPI, tax_id=EIN
             )
-            await conn.execute(
-                sa.insert(billing_entity).values(
-                    billing_entity_code="BE1", name=PROVIDER, npi=NPI, tax_id=EIN
-                )
-            )
-            for start in range(0, members, 2_000):
-                await conn.execute(sa.insert(member), member_rows[start : start + 2_000])
-                await conn.execute(sa.insert(coverage_policy), policy_rows[start : start + 2_000])
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(sa.text("ANALYZE"))
-    finally:
-        await engine.dispose()
+        )
+        for start in range(0, members, 2_000):
+            await conn.execute(sa.insert(member), member_rows[start : start + 2_000])
+            await conn.execute(sa.insert(coverage_policy), policy_rows[start : start + 2_000])
     return Dataset(
-        master_url=master_url,
         tenant_id=tenant.tenant_id,
-        tenant_database=tenant_database_name(master_url, "bench"),
+        tenant_database=tenant.database_name,
         payer_ids=payer_ids,
         members=people,
     )
-
-
-async def server_facts(server_url: str) -> dict[str, str]:
-    url = make_url(server_url)
-    conn = await asyncpg.connect(
-        host=url.host, port=url.port, user=url.username, password=url.password, database="postgres"
-    )
-    try:
-        return {
-            name: str(await conn.fetchval(f"SHOW {name}"))
-            for name in ("server_version", "synchronous_commit", "fsync", "shared_buffers")
-        }
-    finally:
-        await conn.close()
 
 
 # ---------------------------------------------------------------- processes
@@ -251,46 +215,21 @@ class Servers:
     api_pid: int
 
 
-async def start_servers(
-    processes: Processes, options: Options, data: Dataset, redis_url: str, secret: str
-) -> Servers:
-    common = {"LOG_LEVEL": options.log_level, "LOG_FORMAT": "json"}
-    sandbox_port, api_port = free_port(), free_port()
-    sandbox_url, api_url = f"http://127.0.0.1:{sandbox_port}", f"http://127.0.0.1:{api_port}"
-    # ``python -m`` runs the same main() as the console scripts, in a process whose pid
-    # is the server's own (no wrapper), so its CPU time can be read from /proc.
-    sandbox = processes.start(
+async def start_servers(ws: Workspace) -> Servers:
+    sandbox = ws.serve(
         "clearinghouse-sandbox",
-        ["-m", "clearinghouse_sandbox.app"],
-        common
-        | {"SANDBOX_HOST": "127.0.0.1", "SANDBOX_PORT": str(sandbox_port)}
-        | {"SANDBOX_LATENCY_MS": "0", "SANDBOX_RECORD_LIMIT": "10000"},
+        "clearinghouse_sandbox.app",
+        "SANDBOX",
+        {"SANDBOX_LATENCY_MS": "0", "SANDBOX_RECORD_LIMIT": "10000"},
     )
-    api = processes.start(
-        "sweeps-api",
-        ["-m", "eligibility_sweeps.app"],
-        common
-        | {"DATABASE_URL": data.master_url, "REDIS_URL": redis_url, "JWT_SECRET": secret}
-        | {"SWEEPS_API_HOST": "127.0.0.1", "SWEEPS_API_PORT": str(api_port)},
-    )
-    await asyncio.to_thread(
-        wait_until_up,
-        sandbox_url + "/sandbox/config",
-        sandbox,
-        "clearinghouse-sandbox",
-        processes.log_dir,
-    )
-    await asyncio.to_thread(
-        wait_until_up, api_url + "/healthz", api, "sweeps-api", processes.log_dir
-    )
-    return Servers(sandbox_url, api_url, sandbox.pid, api.pid)
+    api = ws.serve("sweeps-api", "eligibility_sweeps.app", "SWEEPS_API", database=True)
+    await ws.wait_until_up(sandbox, "/sandbox/config")
+    await ws.wait_until_up(api)
+    return Servers(sandbox.url, api.url, sandbox.proc.pid, api.proc.pid)
 
 
-async def add_partners(servers: Servers, data: Dataset, secret: str) -> dict[str, Any]:
+async def add_partners(servers: Servers, data: Dataset, token: str) -> dict[str, Any]:
     """One partner per transport, each routing its own payer, with no limits."""
-    token = issue_token(
-        secret, tenant_id=data.tenant_id, perms=["config.update"], subject="bench", ttl_seconds=600
-    )
     partners: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=servers.api, timeout=30) as client:
         for transport in TRANSPORTS:
@@ -469,31 +408,6 @@ async def verify(
 # ---------------------------------------------------------------- driver (own process)
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds every core spent busy since boot (user, nice, system, irq, steal)."""
-    first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in first[1:9])
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
-
-
-def postgres_backends(database: str) -> dict[int, float]:
-    """CPU seconds of each PostgreSQL backend connected to ``database``, found by the
-    process title PostgreSQL sets (``postgres: ... user database host(port) state``).
-    Empty when the server runs on another host."""
-    wanted = database.encode()
-    found: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            title = (entry / "cmdline").read_bytes()
-            if title.startswith(b"postgres:") and wanted in title.replace(b"\0", b" ").split():
-                found[int(entry.name)] = process_cpu_seconds(int(entry.name))
-        except (OSError, ValueError, IndexError):
-            continue  # gone meanwhile
-    return found
-
-
 @dataclass
 class Probe:
     """CPU counters read at the edges of every measured block."""
@@ -621,7 +535,7 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
                     tally.cpu = Probe.spent(before, probe.read())
                     tallies[key].add(tally)
             results[str(level)] = {key: tally.summary() for key, tally in tallies.items()}
-            print(f"bench: {level} in flight done", file=sys.stderr, flush=True)
+            log(f"{level} in flight done")
     return results
 
 
@@ -686,13 +600,8 @@ def x12_operations(samples: dict[str, Any], day: date) -> list[Operation]:
 
 
 def software(pg: dict[str, str]) -> dict[str, str]:
-    names = ["uvicorn", "uvloop", "httptools", "fastapi", "sqlalchemy", "asyncpg", "httpx"]
-    return {
-        "python": platform.python_version(),
-        **{name: version(name) for name in names},
-        "aiohttp": version("aiohttp"),
-        **pg,
-    }
+    names = ("uvicorn", "uvloop", "httptools", "fastapi", "sqlalchemy", "asyncpg", "httpx")
+    return versions(*names, "aiohttp") | pg
 
 
 def _ms(seconds: float, count: int) -> str:
@@ -710,8 +619,7 @@ def render(
     lines = [
         f"# Eligibility checks through one sweeps-api, {info['started']}",
         "",
-        f"- **Machine**: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM; {m['os']}; "
-        f"load average {info['load_average']} at the start",
+        machine_line(m, info["load_average"]),
         f"- **Software**: Python {s['python']}, uvicorn {s['uvicorn']} (uvloop {s['uvloop']}, "
         f"httptools {s['httptools']}), FastAPI {s['fastapi']}, SQLAlchemy {s['sqlalchemy']}, "
         f"asyncpg {s['asyncpg']}, httpx {s['httpx']}; PostgreSQL {s['server_version']} "
@@ -851,38 +759,18 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def _write(stem: Path, report: str, raw: str) -> None:
-    stem.with_suffix(".md").write_text(report)
-    stem.with_suffix(".json").write_text(raw)
-
-
 async def run(report_dir: Path, options: Options | None = None) -> str:
     """Run the benchmark; write its report (markdown and JSON) to ``report_dir``."""
     options = options or Options()
-    started = datetime.now(UTC)
     clock = time.perf_counter()
-    stamp = started.strftime("%Y%m%d-%H%M%S")
-    log_dir = report_dir / f"check-throughput-{stamp}-logs"
-    await asyncio.to_thread(log_dir.mkdir, parents=True)
-    load = os.getloadavg()
-    # DATABASE_URL and REDIS_URL win when set; only the server of DATABASE_URL is used.
-    infra = await resolve_infra(start_embedded=True)
-    server_url, redis_url = infra.database_url, infra.redis_url
-    database = f"rcmb_{secrets.token_hex(4)}"
-    secret = secrets.token_urlsafe(32)
-    processes = Processes(log_dir)
-    try:
-        print(f"bench: {options.members:,} members into {database} ...", file=sys.stderr)
-        data = await prepare(server_url, database, options.members)
-        servers = await start_servers(processes, options, data, redis_url, secret)
-        partners = await add_partners(servers, data, secret)
-        token = issue_token(
-            secret,
-            tenant_id=data.tenant_id,
-            perms=["eligibility.update"],
-            subject="bench",
-            ttl_seconds=3600,
+    async with workspace(report_dir, "check-throughput", log_level=options.log_level) as ws:
+        log(f"{options.members:,} members into {ws.database} ...")
+        data = await prepare(ws.master_url, options.members)
+        servers = await start_servers(ws)
+        partners = await add_partners(
+            servers, data, ws.token(data.tenant_id, "config.update", ttl_seconds=600)
         )
+        token = ws.token(data.tenant_id, "eligibility.update")
         day = date.today() + timedelta(days=3)
         samples = await verify(servers, data, token, day, partners)
         ops = x12_operations(samples, day)
@@ -899,34 +787,27 @@ async def run(report_dir: Path, options: Options | None = None) -> str:
                 "pids": {"api": servers.api_pid, "sandbox": servers.sandbox_pid},
                 "database": data.tenant_database,
             }
-        spec_path = log_dir / "driver-spec.json"
+        spec_path = ws.log_dir / "driver-spec.json"
         await asyncio.to_thread(spec_path.write_text, json.dumps(spec))
-        print(
-            f"bench: {len(TARGETS)} targets x {len(options.levels)} levels x "
-            f"{options.warmup + options.seconds:g} s ...",
-            file=sys.stderr,
+        log(
+            f"{len(TARGETS)} targets x {len(options.levels)} levels x "
+            f"{options.warmup + options.seconds:g} s ..."
         )
         results, _ = await asyncio.to_thread(run_driver, spec_path)
         info: dict[str, Any] = {
-            "started": started.strftime("%Y-%m-%d %H:%M UTC"),
+            "started": ws.started_label,
             "machine": machine(),
-            "software": software(await server_facts(server_url)),
-            "load_average": " ".join(f"{x:.2f}" for x in load),
+            "software": software(await postgres_settings(ws.server_url, *PG_SETTINGS)),
+            "load_average": ws.load_average,
             "sandbox_271": samples["271"],
             "x12_operations": [{"key": op.key, "label": op.label} for op in ops],
             "seconds": time.perf_counter() - clock,
         }
         report = render(info, options, results, codec)
-        raw = json.dumps(
-            {**info, "options": asdict(options), "results": results, "x12": codec},
-            indent=2,
-            default=str,
+        await ws.write(
+            report, {**info, "options": asdict(options), "results": results, "x12": codec}
         )
-        await asyncio.to_thread(_write, report_dir / f"check-throughput-{stamp}", report, raw)
         return report
-    finally:
-        await asyncio.to_thread(processes.stop_all)
-        await provision.drop_databases(server_url, database)
 
 
 def main(argv: list[str] | None = None) -> None:

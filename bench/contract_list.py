@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
-import secrets
-import sys
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -31,24 +28,21 @@ from uuid import UUID, uuid4
 import httpx
 import sqlalchemy as sa
 
-from bench.gateway_overhead import (
-    REPO,
+from bench.gateway_overhead import software
+from bench.support import (
     RESULTS,
-    Processes,
-    free_port,
+    Workspace,
+    bulk_load,
+    create_tenants,
+    log,
     machine,
+    machine_line,
     postgres_version,
     run_loadgen,
-    software,
-    wait_until_up,
+    workspace,
 )
 from contract_registry.models import fee_schedule, payer_contract
-from rcm_kit import provision
-from rcm_kit.auth import issue_token
 from rcm_kit.clock import SystemClock, today_in
-from rcm_kit.db import create_engine, database_url_for
-from rcm_kit.devinfra import resolve_infra
-from rcm_kit.plugins import load_plugins
 from rcm_reference.models import billing_entity, payer
 
 CONTRACTS = 10_000
@@ -69,25 +63,15 @@ class Options:
 
 @dataclass(frozen=True)
 class Dataset:
-    master_url: str
     tenant_id: UUID
     today: date
     active: int
     expiring_30: int
 
 
-async def prepare(server_url: str, name: str, seed: int = 20_261_122) -> Dataset:
-    """A private master database and one tenant with the contracts, inserted in bulk."""
-    migrations_dir = REPO / "migrations"
-    master_url = database_url_for(server_url, name)
-    await provision.migrate_master(master_url, migrations_dir)
-    master = create_engine(master_url, pool_size=1, app_name="bench")
-    try:
-        tenant = await provision.create_tenant(
-            master, load_plugins(), migrations_dir, slug="bench", name="Bench"
-        )
-    finally:
-        await master.dispose()
+async def prepare(master_url: str, seed: int = 20_261_122) -> Dataset:
+    """The master database and one tenant with the contracts, inserted in bulk."""
+    [tenant] = await create_tenants(master_url, [("bench", "Bench")])
     today = today_in(SystemClock(), tenant.timezone)
     rng = random.Random(seed)
     payers = [
@@ -122,22 +106,14 @@ async def prepare(server_url: str, name: str, seed: int = 20_261_122) -> Dataset
         }
         for contract in contracts[::2]
     ]
-    engine = create_engine(tenant.database_url, pool_size=1, app_name="bench")
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(sa.insert(payer), payers)
-            await conn.execute(sa.insert(billing_entity), entities)
-            for start in range(0, CONTRACTS, 2_000):
-                await conn.execute(sa.insert(payer_contract), contracts[start : start + 2_000])
-            await conn.execute(sa.insert(fee_schedule), schedules)
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(sa.text("ANALYZE"))
-    finally:
-        await engine.dispose()
+    async with bulk_load(tenant.database_url, analyze=True) as conn:
+        await conn.execute(sa.insert(payer), payers)
+        await conn.execute(sa.insert(billing_entity), entities)
+        for start in range(0, CONTRACTS, 2_000):
+            await conn.execute(sa.insert(payer_contract), contracts[start : start + 2_000])
+        await conn.execute(sa.insert(fee_schedule), schedules)
     active = [c for c in contracts if c["status"] == "ACTIVE"]
     return Dataset(
-        master_url=master_url,
         tenant_id=tenant.tenant_id,
         today=today,
         active=sum(1 for c in active if c["effective_to"] is None or c["effective_to"] >= today),
@@ -149,33 +125,13 @@ async def prepare(server_url: str, name: str, seed: int = 20_261_122) -> Dataset
     )
 
 
-async def start_processes(
-    processes: Processes, options: Options, data: Dataset, redis_url: str, secret: str
-) -> tuple[str, str]:
+async def start_processes(ws: Workspace) -> tuple[str, str]:
     """contracts-api and the gateway in front of it: their base URLs."""
-    common = {"LOG_LEVEL": options.log_level, "LOG_FORMAT": "json"}
-    api_port, gateway_port = free_port(), free_port()
-    direct = f"http://127.0.0.1:{api_port}"
-    api = processes.start(
-        "contracts-api",
-        ["-m", "contract_registry.app"],
-        common
-        | {"DATABASE_URL": data.master_url, "REDIS_URL": redis_url, "JWT_SECRET": secret}
-        | {"CONTRACTS_API_HOST": "127.0.0.1", "CONTRACTS_API_PORT": str(api_port)},
-    )
-    await asyncio.to_thread(
-        wait_until_up, direct + "/healthz", api, "contracts-api", processes.log_dir
-    )
-    gateway = f"http://127.0.0.1:{gateway_port}"
-    proc = processes.start(
-        "gateway",
-        ["-m", "gateway.app"],
-        common
-        | {"GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(gateway_port)}
-        | {"CONTRACTS_API_URL": direct, "SWEEPS_API_URL": f"http://127.0.0.1:{free_port()}"},
-    )
-    await asyncio.to_thread(wait_until_up, gateway + "/healthz", proc, "gateway", processes.log_dir)
-    return direct, gateway
+    api = ws.contracts_api()
+    await ws.wait_until_up(api)
+    gateway = ws.gateway("gateway", api.url)
+    await ws.wait_until_up(gateway)
+    return api.url, gateway.url
 
 
 async def check_answers(gateway: str, headers: dict[str, str], data: Dataset) -> dict[str, Any]:
@@ -207,7 +163,7 @@ def render(info: dict[str, Any], options: Options, results: dict[str, Any], data
     lines = [
         f"# Contract list through the gateway, {info['started']}",
         "",
-        f"- **Machine**: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM; {m['os']}",
+        machine_line(m),
         "- **Software**: Python {python}, uvicorn {uvicorn} (uvloop {uvloop}, httptools "
         "{httptools}), aiohttp {aiohttp}, FastAPI {fastapi}, PostgreSQL {postgresql}".format(**s),
         f"- **Data**: one tenant, {CONTRACTS:,} contracts ({data.active:,} reading ACTIVE) of "
@@ -251,46 +207,24 @@ def render(info: dict[str, Any], options: Options, results: dict[str, Any], data
     return "\n".join(lines) + "\n"
 
 
-def _write(stem: Path, report: str, raw: str) -> None:
-    stem.with_suffix(".md").write_text(report)
-    stem.with_suffix(".json").write_text(raw)
-
-
 async def run(report_dir: Path, options: Options | None = None) -> str:
     """Run the benchmark; write its report (markdown and JSON) to ``report_dir``."""
     options = options or Options()
-    started = datetime.now(UTC)
-    stamp = started.strftime("%Y%m%d-%H%M%S")
-    log_dir = report_dir / f"contract-list-{stamp}-logs"
-    await asyncio.to_thread(log_dir.mkdir, parents=True)
-    # DATABASE_URL and REDIS_URL win when set; only the server of DATABASE_URL is used.
-    infra = await resolve_infra(start_embedded=True)
-    server_url, redis_url = infra.database_url, infra.redis_url
-    database = f"rcmb_{secrets.token_hex(4)}"
-    secret = secrets.token_urlsafe(32)
-    processes = Processes(log_dir)
-    try:
-        print(f"bench: {CONTRACTS:,} contracts into {database} ...", file=sys.stderr)
-        data = await prepare(server_url, database)
-        token = issue_token(
-            secret,
-            tenant_id=data.tenant_id,
-            perms=["config.read"],
-            subject="bench",
-            ttl_seconds=3600,
-        )
+    async with workspace(report_dir, "contract-list", log_level=options.log_level) as ws:
+        log(f"{CONTRACTS:,} contracts into {ws.database} ...")
+        data = await prepare(ws.master_url)
+        token = ws.token(data.tenant_id, "config.read")
         headers = {"Authorization": f"Bearer {token}"}
-        direct, gateway = await start_processes(processes, options, data, redis_url, secret)
+        direct, gateway = await start_processes(ws)
         checked = await check_answers(gateway, headers, data)
         urls = {
             "gateway_list": gateway + LIST,
             "gateway_summary": gateway + SUMMARY,
             "direct_list": direct + LIST,
         }
-        print(
-            f"bench: {options.rate:g} requests/s, {len(urls)} targets taking turns, "
-            f"{options.seconds:g} s each ...",
-            file=sys.stderr,
+        log(
+            f"{options.rate:g} requests/s, {len(urls)} targets taking turns, "
+            f"{options.seconds:g} s each ..."
         )
         load, cpu = await asyncio.to_thread(
             run_loadgen,
@@ -300,22 +234,16 @@ async def run(report_dir: Path, options: Options | None = None) -> str:
         )
         results = {key: load["targets"][url] for key, url in urls.items()}
         info = {
-            "started": started.strftime("%Y-%m-%d %H:%M UTC"),
+            "started": ws.started_label,
             "machine": machine(),
-            "software": software(await postgres_version(server_url)),
+            "software": software(await postgres_version(ws.server_url)),
             "loadgen_cpu": cpu,
             "list_body_bytes": checked["list_body_bytes"],
             "schedule_lateness_ms": load["schedule_lateness_ms"],
         }
         report = render(info, options, results, data)
-        raw = json.dumps(
-            {**info, "options": asdict(options), "results": results}, indent=2, default=str
-        )
-        await asyncio.to_thread(_write, report_dir / f"contract-list-{stamp}", report, raw)
+        await ws.write(report, {**info, "options": asdict(options), "results": results})
         return report
-    finally:
-        await asyncio.to_thread(processes.stop_all)
-        await provision.drop_databases(server_url, database)
 
 
 def main(argv: list[str] | None = None) -> None:

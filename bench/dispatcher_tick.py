@@ -16,144 +16,114 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
-import os
-import secrets
-import subprocess
-import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
-from importlib.metadata import version
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from bench.gateway_overhead import RESULTS, free_port, machine, postgres_version
+from bench.support import (
+    LOOPBACK,
+    RESULTS,
+    Processes,
+    Workspace,
+    bulk_load,
+    create_tenants,
+    free_port,
+    log,
+    machine,
+    machine_line,
+    postgres_version,
+    versions,
+    workspace,
+)
 from contract_registry.config import DispatcherSettings
 from contract_registry.dispatcher import TickReport, build
 from contract_registry.models import contract_expiry_alert, payer_contract
-from rcm_kit import provision
 from rcm_kit.clock import FixedClock
-from rcm_kit.db import create_engine, database_url_for
-from rcm_kit.devinfra import resolve_infra
 from rcm_kit.logging import configure_logging
-from rcm_kit.plugins import load_plugins
 from rcm_kit.tenancy import Tenant
 from rcm_reference.models import billing_entity, payer
 
-REPO = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 5.0
-
-
-def log(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
 async def prepare(master_url: str, tenants: int, alerts: int, today: date) -> list[Tenant]:
     """Tenants whose every alert is due and matches: one payer per alert, each with a
     contract ending in 10 days (inside the 30-day lead time)."""
-    migrations_dir = REPO / "migrations"
-    await provision.migrate_master(master_url, migrations_dir)
-    master = create_engine(master_url, pool_size=1, app_name="bench")
-    plugins = load_plugins()
-    created = []
-    try:
-        for n in range(tenants):
-            created.append(
-                await provision.create_tenant(
-                    master, plugins, migrations_dir, slug=f"b{n:03d}", name=f"Bench {n}"
-                )
-            )
-    finally:
-        await master.dispose()
+    created = await create_tenants(
+        master_url, ((f"b{n:03d}", f"Bench {n}") for n in range(tenants))
+    )
     for tenant in created:
-        engine = create_engine(tenant.database_url, pool_size=1, app_name="bench")
-        try:
-            async with engine.begin() as conn:
-                entity_id = (
-                    await conn.execute(
-                        sa.insert(billing_entity)
-                        .values(billing_entity_code="BE1", name="Bench Medical Group")
-                        .returning(billing_entity.c.billing_entity_id)
-                    )
-                ).scalar_one()
-                payer_ids = (
-                    await conn.execute(
-                        sa.insert(payer)
-                        .values(
-                            [
-                                {"payer_code": f"P{i:03d}", "name": f"Payer {i}"}
-                                for i in range(alerts)
-                            ]
-                        )
-                        .returning(payer.c.payer_id)
-                    )
-                ).scalars()
-                payer_ids = list(payer_ids)
+        async with bulk_load(tenant.database_url) as conn:
+            entity_id = (
                 await conn.execute(
-                    sa.insert(payer_contract),
-                    [
-                        {
-                            "payer_id": payer_id,
-                            "billing_entity_id": entity_id,
-                            "name": f"Commercial agreement {i}",
-                            "contract_number": f"C-{i:04d}",
-                            "status": "ACTIVE",
-                            "effective_from": date(2024, 1, 1),
-                            "effective_to": today + timedelta(days=10),
-                        }
-                        for i, payer_id in enumerate(payer_ids)
-                    ],
+                    sa.insert(billing_entity)
+                    .values(billing_entity_code="BE1", name="Bench Medical Group")
+                    .returning(billing_entity.c.billing_entity_id)
                 )
+            ).scalar_one()
+            payer_ids = (
                 await conn.execute(
-                    sa.insert(contract_expiry_alert),
-                    [
-                        {
-                            "payer_id": payer_id,
-                            "lead_days": 30,
-                            "recipients": ["contracts@bench.example", "finance@bench.example"],
-                            "subject": "Contracts expiring within 30 days",
-                        }
-                        for payer_id in payer_ids
-                    ],
+                    sa.insert(payer)
+                    .values(
+                        [{"payer_code": f"P{i:03d}", "name": f"Payer {i}"} for i in range(alerts)]
+                    )
+                    .returning(payer.c.payer_id)
                 )
-        finally:
-            await engine.dispose()
+            ).scalars()
+            payer_ids = list(payer_ids)
+            await conn.execute(
+                sa.insert(payer_contract),
+                [
+                    {
+                        "payer_id": payer_id,
+                        "billing_entity_id": entity_id,
+                        "name": f"Commercial agreement {i}",
+                        "contract_number": f"C-{i:04d}",
+                        "status": "ACTIVE",
+                        "effective_from": date(2024, 1, 1),
+                        "effective_to": today + timedelta(days=10),
+                    }
+                    for i, payer_id in enumerate(payer_ids)
+                ],
+            )
+            await conn.execute(
+                sa.insert(contract_expiry_alert),
+                [
+                    {
+                        "payer_id": payer_id,
+                        "lead_days": 30,
+                        "recipients": ["contracts@bench.example", "finance@bench.example"],
+                        "subject": "Contracts expiring within 30 days",
+                    }
+                    for payer_id in payer_ids
+                ],
+            )
     return created
 
 
-def start_sink(port: int, directory: Path, log_path: Path) -> subprocess.Popen[bytes]:
+async def start_sink(processes: Processes, directory: Path) -> int:
+    """The local SMTP sink of ``make run``, writing each mail to ``directory``; its port."""
+    port = free_port()
     env = {
-        **os.environ,
         "SMTP_PORT": str(port),
         "SMTP_SINK_WEB_PORT": "0",
         "SMTP_SINK_DIR": str(directory),
         "LOG_LEVEL": "WARNING",  # one line per mail would be the sink's main cost
     }
-    with log_path.open("wb") as out:
-        sink = subprocess.Popen(
-            [sys.executable, "-m", "rcm_kit.smtp_sink"], env=env, stdout=out, stderr=out
-        )
-    import socket
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return sink
-        if sink.poll() is not None:
-            raise RuntimeError(f"the SMTP sink exited: see {log_path}")
-        time.sleep(0.1)
-    sink.terminate()
-    raise RuntimeError("the SMTP sink did not start")
+    sink = processes.start("smtp-sink", ["-m", "rcm_kit.smtp_sink"], env)
+    await processes.wait_until_listening(sink, port)
+    return port
 
 
 def software(pg: str) -> dict[str, str]:
-    names = ["aiosmtplib", "aiosmtpd", "sqlalchemy", "asyncpg", "uvloop"]
-    return {"python": sys.version.split()[0], **{n: version(n) for n in names}, "postgresql": pg}
+    return versions("aiosmtplib", "aiosmtpd", "sqlalchemy", "asyncpg", "uvloop") | {
+        "postgresql": pg
+    }
 
 
 def render(info: dict[str, Any]) -> str:
@@ -168,7 +138,7 @@ def render(info: dict[str, Any]) -> str:
         [
             f"# Dispatcher tick, {info['started']}",
             "",
-            f"- **Machine**: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM; {m['os']}",
+            machine_line(m),
             f"- **Software**: Python {s['python']} (uvloop {s['uvloop']}), aiosmtplib "
             f"{s['aiosmtplib']}, aiosmtpd {s['aiosmtpd']} (the sink), SQLAlchemy "
             f"{s['sqlalchemy']}, asyncpg {s['asyncpg']}, PostgreSQL {s['postgresql']}",
@@ -245,10 +215,6 @@ def _tick_row(label: str, report: TickReport, cpu: float) -> dict[str, Any]:
 
 
 # Small file operations, kept out of the coroutine (ruff ASYNC240): none of them is slow.
-def _make_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-
-
 def _mails(directory: Path) -> list[Path]:
     return list(directory.glob("*.eml"))
 
@@ -264,85 +230,87 @@ async def run(
 ) -> str:
     """Run the benchmark, write its report (markdown and JSON) under ``report_dir`` and
     return the markdown."""
-    started = datetime.now(UTC)
-    stamp = started.strftime("%Y%m%d-%H%M%S")
-    _make_dir(report_dir)
-    infra = await resolve_infra(start_embedded=True)
-    server_url = provision.maintenance_url(infra.database_url)
-    database = f"rcmb_{secrets.token_hex(4)}"
-    master_url = database_url_for(infra.database_url, database)
     mail_dir = Path(tempfile.mkdtemp(prefix="rcm-bench-mail-"))
-    smtp_port = free_port()
-    sink = start_sink(smtp_port, mail_dir, report_dir / f"dispatcher-tick-{stamp}-sink.log")
-    log_file = (report_dir / f"dispatcher-tick-{stamp}-dispatcher.log").open("w")
     try:
-        log(f"preparing {tenants} tenants x {alerts} alerts in {database} ...")
-        await prepare(master_url, tenants, alerts, started.date())
-        settings = DispatcherSettings(
-            DATABASE_URL=master_url,
-            REDIS_URL=infra.redis_url,
-            SMTP_HOST="127.0.0.1",
-            SMTP_PORT=smtp_port,
-            SMTP_TLS="none",
-            LOG_LEVEL="INFO",
-            LOG_FORMAT="json",
-        )
-        # As the process logs (JSON lines at INFO, one per mail), into a file.
+        async with workspace(report_dir, "dispatcher-tick") as ws:
+            markdown = await _run(ws, tenants, alerts, mail_dir)
+    finally:
+        if not keep_mail:
+            _remove(mail_dir)
+    return markdown
+
+
+async def _run(ws: Workspace, tenants: int, alerts: int, mail_dir: Path) -> str:
+    smtp_port = await start_sink(ws.processes, mail_dir)
+    log(f"preparing {tenants} tenants x {alerts} alerts in {ws.database} ...")
+    await prepare(ws.master_url, tenants, alerts, ws.started.date())
+    settings = DispatcherSettings(
+        DATABASE_URL=ws.master_url,
+        REDIS_URL=ws.redis_url,
+        SMTP_HOST=LOOPBACK,
+        SMTP_PORT=smtp_port,
+        SMTP_TLS="none",
+        LOG_LEVEL="INFO",
+        LOG_FORMAT="json",
+    )
+    # As the process logs (JSON lines at INFO, one per mail), into a file.
+    log_file = (ws.log_dir / "contracts-dispatcher.log").open("w")
+    try:
         configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, "contracts-dispatcher")
         handler = logging.getLogger().handlers[0]
         assert isinstance(handler, logging.StreamHandler)
         handler.setStream(log_file)
-        clock = FixedClock(started)
-        dispatcher = build(settings, clock=clock)
-        try:
-            ticks = []
-            for label, advance in (
-                ("day 1, all due (cold: first connection to every tenant)", timedelta(0)),
-                ("day 1, idle (all sent)", timedelta(minutes=1)),
-                ("day 2, all due (warm: the tick after the tenants' midnight)", timedelta(days=1)),
-            ):
-                clock.advance(advance)
-                log(f"tick: {label} ...")
-                cpu = time.process_time()
-                report = await dispatcher.tick()
-                ticks.append(_tick_row(label, report, time.process_time() - cpu))
-        finally:
-            await dispatcher.directory.dispose()
-            if dispatcher.redis is not None:
-                await dispatcher.redis.aclose()
-        cold, idle, warm = ticks
-        sink_files = len(_mails(mail_dir))
-        info: dict[str, Any] = {
-            "started": started.strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": machine(),
-            "software": software(await postgres_version(infra.database_url)),
-            "tenants": tenants,
-            "alerts": alerts,
-            "settings": {
-                "tenant": settings.CONTRACT_EXPIRY_TENANT_CONCURRENCY,
-                "send": settings.CONTRACT_EXPIRY_SEND_CONCURRENCY,
-                "engines": settings.MAX_TENANT_ENGINES,
-            },
-            "results": {"cold": cold, "idle": idle, "warm": warm, "sink_files": sink_files},
-        }
-        due = tenants * alerts
-        if cold["sent"] != due or warm["sent"] != due or sink_files != 2 * due:
-            raise RuntimeError(
-                f"expected {due} mails a day: sent {cold['sent']} and {warm['sent']}, "
-                f"the sink got {sink_files}"
-            )
-        markdown = render(info)
-        (report_dir / f"dispatcher-tick-{stamp}.md").write_text(markdown)
-        (report_dir / f"dispatcher-tick-{stamp}.json").write_text(json.dumps(info, indent=2))
-        return markdown
+        ticks = await tick_three_times(settings, FixedClock(ws.started))
     finally:
         logging.getLogger().handlers.clear()
         log_file.close()
-        sink.terminate()
-        sink.wait(timeout=10)
-        await provision.drop_databases(server_url, database)
-        if not keep_mail:
-            _remove(mail_dir)
+    cold, idle, warm = ticks
+    sink_files = len(_mails(mail_dir))
+    info: dict[str, Any] = {
+        "started": ws.started_label,
+        "machine": machine(),
+        "software": software(await postgres_version(ws.server_url)),
+        "tenants": tenants,
+        "alerts": alerts,
+        "settings": {
+            "tenant": settings.CONTRACT_EXPIRY_TENANT_CONCURRENCY,
+            "send": settings.CONTRACT_EXPIRY_SEND_CONCURRENCY,
+            "engines": settings.MAX_TENANT_ENGINES,
+        },
+        "results": {"cold": cold, "idle": idle, "warm": warm, "sink_files": sink_files},
+    }
+    due = tenants * alerts
+    if cold["sent"] != due or warm["sent"] != due or sink_files != 2 * due:
+        raise RuntimeError(
+            f"expected {due} mails a day: sent {cold['sent']} and {warm['sent']}, "
+            f"the sink got {sink_files}"
+        )
+    markdown = render(info)
+    await ws.write(markdown, info)
+    return markdown
+
+
+async def tick_three_times(settings: DispatcherSettings, clock: FixedClock) -> list[dict[str, Any]]:
+    """The dispatcher built as ``contracts-dispatcher`` builds it: a tick with every
+    alert due, an idle tick, and the next day's."""
+    dispatcher = build(settings, clock=clock)
+    ticks = []
+    try:
+        for label, advance in (
+            ("day 1, all due (cold: first connection to every tenant)", timedelta(0)),
+            ("day 1, idle (all sent)", timedelta(minutes=1)),
+            ("day 2, all due (warm: the tick after the tenants' midnight)", timedelta(days=1)),
+        ):
+            clock.advance(advance)
+            log(f"tick: {label} ...")
+            cpu = time.process_time()
+            report = await dispatcher.tick()
+            ticks.append(_tick_row(label, report, time.process_time() - cpu))
+    finally:
+        await dispatcher.directory.dispose()
+        if dispatcher.redis is not None:
+            await dispatcher.redis.aclose()
+    return ticks
 
 
 def main(argv: list[str] | None = None) -> None:

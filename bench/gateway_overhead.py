@@ -23,37 +23,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import re
-import resource
-import secrets
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
-from rcm_kit import provision
-from rcm_kit.auth import issue_token
-from rcm_kit.db import create_engine, database_url_for
-from rcm_kit.devinfra import resolve_infra
-from rcm_kit.plugins import load_plugins
+from bench.support import (
+    LOOPBACK,
+    REPO,
+    RESULTS,
+    Workspace,
+    bulk_load,
+    children_cpu_seconds,
+    create_tenants,
+    free_port,
+    log,
+    machine,
+    machine_line,
+    postgres_version,
+    process_cpu_seconds,
+    run_loadgen,
+    versions,
+    workspace,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results"
 PATH = "/api/v1/payers"
 WRK_INSTALL = "apt-get install -y wrk  (Debian/Ubuntu; brew install wrk on macOS)"
 PAYERS = [
@@ -67,7 +68,6 @@ PAYERS = [
     ("MCDTX", "Texas Medicaid and Healthcare Partnership"),
     ("94265", "Kaiser Permanente"),
 ]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -80,126 +80,18 @@ class Target:
     results: dict[str, Any] = field(default_factory=dict)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
-
-
-def children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-# ---------------------------------------------------------------- database
-
-
-async def prepare_database(server_url: str, name: str) -> tuple[str, UUID]:
-    """A private master database with one tenant holding a few payers."""
-    migrations_dir = REPO / "migrations"
-    master_url = database_url_for(server_url, name)
-    await provision.migrate_master(master_url, migrations_dir)
-    master = create_engine(master_url, pool_size=1, app_name="bench")
-    try:
-        tenant = await provision.create_tenant(
-            master, load_plugins(), migrations_dir, slug="bench", name="Bench"
+async def prepare_database(master_url: str) -> UUID:
+    """The master database with one tenant holding a few payers."""
+    [tenant] = await create_tenants(master_url, [("bench", "Bench")])
+    async with bulk_load(tenant.database_url) as conn:
+        await conn.execute(
+            sa.text("INSERT INTO ref.payer (payer_code, name) VALUES (:code, :name)"),
+            [{"code": code, "name": payer} for code, payer in PAYERS],
         )
-    finally:
-        await master.dispose()
-    engine = create_engine(tenant.database_url, pool_size=1, app_name="bench")
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                sa.text("INSERT INTO ref.payer (payer_code, name) VALUES (:code, :name)"),
-                [{"code": code, "name": payer} for code, payer in PAYERS],
-            )
-    finally:
-        await engine.dispose()
-    return master_url, tenant.tenant_id
-
-
-async def postgres_version(server_url: str) -> str:
-    url = make_url(server_url)
-    conn = await asyncpg.connect(
-        host=url.host, port=url.port, user=url.username, password=url.password, database="postgres"
-    )
-    try:
-        return str(await conn.fetchval("SHOW server_version"))
-    finally:
-        await conn.close()
-
-
-# ---------------------------------------------------------------- processes
-
-
-class Processes:
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.running: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = (self.log_dir / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, *args],
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        self.running.append(proc)
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in reversed(self.running):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.running:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def wait_until_up(url: str, proc: subprocess.Popen[bytes], name: str, log_dir: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = (log_dir / f"{name}.log").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{name} did not answer {url} within 30 s")
+    return tenant.tenant_id
 
 
 # ---------------------------------------------------------------- load
-
-
-def run_loadgen(args: list[str]) -> tuple[dict[str, Any], float]:
-    """Run the Python load generator; return its result and its CPU share of one core."""
-    cpu_before = children_cpu_seconds()
-    started = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.loadgen", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    wall = time.perf_counter() - started
-    return json.loads(out.stdout), (children_cpu_seconds() - cpu_before) / wall
 
 
 _DURATION = re.compile(r"^([\d.]+)(us|ms|s|m)$")
@@ -302,37 +194,14 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # ---------------------------------------------------------------- report
 
 
-def machine() -> dict[str, str]:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    memory = "?"
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    return {
-        "cpu": cpu,
-        "cores": str(os.cpu_count()),
-        "memory": memory,
-        "os": platform.platform(),
-    }
-
-
 def software(pg: str) -> dict[str, str]:
-    names = ["uvicorn", "uvloop", "httptools", "aiohttp", "httpx", "fastapi", "starlette"]
     wrk = shutil.which("wrk")
     wrk_version = f"not installed ({WRK_INSTALL})"
     if wrk:
         banner = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False).stdout
         wrk_version = banner.split(" [")[0]  # "wrk debian/4.1.0-3+b2 [epoll] Copyright..."
-    return {
-        "python": platform.python_version(),
-        **{name: version(name) for name in names},
-        "postgresql": pg,
-        "wrk": wrk_version,
-    }
+    packages = ("uvicorn", "uvloop", "httptools", "aiohttp", "httpx", "fastapi", "starlette")
+    return versions(*packages) | {"postgresql": pg, "wrk": wrk_version}
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -367,7 +236,7 @@ def render(targets: list[Target], info: dict[str, Any], args: argparse.Namespace
     lines = [
         f"# Gateway overhead, {info['started']}",
         "",
-        f"- **Machine**: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM; {m['os']}",
+        machine_line(m),
         "- **Software**: Python {python}, uvicorn {uvicorn} (uvloop {uvloop}, httptools "
         "{httptools}), aiohttp {aiohttp}, httpx {httpx}, FastAPI {fastapi}, Starlette "
         "{starlette}, PostgreSQL {postgresql}".format(**s),
@@ -486,45 +355,20 @@ def render(targets: list[Target], info: dict[str, Any], args: argparse.Namespace
 # ---------------------------------------------------------------- main
 
 
-def start_targets(
-    processes: Processes,
-    args: argparse.Namespace,
-    master_url: str,
-    redis_url: str,
-    secret: str,
-    auth_header: dict[str, str],
-    log_dir: Path,
+async def start_targets(
+    ws: Workspace, args: argparse.Namespace, auth_header: dict[str, str]
 ) -> list[Target]:
-    common = {"LOG_LEVEL": args.log_level, "LOG_FORMAT": "json"}
-    unused = f"http://127.0.0.1:{free_port()}"  # the sweeps service is not part of this
-
-    def gateway(name: str, upstream: str) -> tuple[str, subprocess.Popen[bytes]]:
-        port = free_port()
-        env = {"GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
-        env |= {"CONTRACTS_API_URL": upstream, "SWEEPS_API_URL": unused}
-        return f"http://127.0.0.1:{port}", processes.start(
-            name, ["-m", "gateway.app"], common | env
-        )
-
-    port = free_port()
-    direct_url = f"http://127.0.0.1:{port}"
-    contracts = processes.start(
-        "contracts-api",
-        ["-m", "contract_registry.app"],
-        common
-        | {"DATABASE_URL": master_url, "REDIS_URL": redis_url, "JWT_SECRET": secret}
-        | {"CONTRACTS_API_HOST": "127.0.0.1", "CONTRACTS_API_PORT": str(port)},
-    )
-    wait_until_up(direct_url + "/healthz", contracts, "contracts-api", log_dir)
-    gateway_url, gateway_proc = gateway("gateway", direct_url)
+    contracts = ws.contracts_api()
+    await ws.wait_until_up(contracts)
+    gateway = ws.gateway("gateway", contracts.url)
     targets = [
-        Target("direct", "direct (contracts-api)", direct_url, contracts),
-        Target("gateway", "gateway → contracts-api", gateway_url, gateway_proc, "direct"),
+        Target("direct", "direct (contracts-api)", contracts.url, contracts.proc),
+        Target("gateway", "gateway → contracts-api", gateway.url, gateway.proc, "direct"),
     ]
     if not args.gateway_only:
         for client in ("aiohttp", "httpx"):
             port = free_port()
-            proc = processes.start(
+            proc = ws.processes.start(
                 f"forwarder-{client}",
                 [
                     "-m",
@@ -534,7 +378,7 @@ def start_targets(
                     "--port",
                     str(port),
                     "--upstream",
-                    direct_url,
+                    contracts.url,
                 ],
                 {},
             )
@@ -542,121 +386,115 @@ def start_targets(
                 Target(
                     client,
                     f"minimal forwarder ({client}) → contracts-api",
-                    f"http://127.0.0.1:{port}",
+                    f"http://{LOOPBACK}:{port}",
                     proc,
                     "direct",
                 )
             )
     if not args.no_static:
-        body = log_dir / "payers.json"
-        body.write_bytes(httpx.get(direct_url + PATH, headers=auth_header, timeout=10).content)
+        body = ws.log_dir / "payers.json"
+        async with httpx.AsyncClient(timeout=10) as http:
+            payers = await http.get(contracts.url + PATH, headers=auth_header)
+        await asyncio.to_thread(body.write_bytes, payers.content)
         port = free_port()
-        static = processes.start(
+        static = ws.processes.start(
             "static-upstream",
             ["-m", "bench.static_upstream", "--port", str(port), "--body", str(body)],
             {},
         )
-        static_url = f"http://127.0.0.1:{port}"
-        wait_until_up(static_url + PATH, static, "static-upstream", log_dir)
-        url, proc = gateway("gateway-static", static_url)
+        static_url = f"http://{LOOPBACK}:{port}"
+        await ws.processes.wait_until_up(static, static_url + PATH)
+        stub_gateway = ws.gateway("gateway-static", static_url)
         targets.append(Target("static-direct", "stub service, direct", static_url, static))
         targets.append(
-            Target("static-gateway", "gateway → stub service", url, proc, "static-direct")
+            Target(
+                "static-gateway",
+                "gateway → stub service",
+                stub_gateway.url,
+                stub_gateway.proc,
+                "static-direct",
+            )
         )
     for target in targets:
-        wait_until_up(target.url + "/healthz", target.server, target.key, log_dir)
+        await ws.processes.wait_until_up(target.server, target.url + "/healthz")
     return targets
 
 
-def run(args: argparse.Namespace) -> Path:
-    started = datetime.now(UTC)
-    stamp = started.strftime("%Y%m%d-%H%M%S")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    log_dir = RESULTS / f"gateway-overhead-{stamp}-logs"
-    log_dir.mkdir()
-
-    # DATABASE_URL and REDIS_URL win when set (make bench exports them); only the server
-    # of DATABASE_URL is used: the bench creates and drops its own master database.
-    infra = asyncio.run(resolve_infra(start_embedded=True))
-    server_url, redis_url = infra.database_url, infra.redis_url
-    database = f"rcmb_{secrets.token_hex(4)}"
-    secret = secrets.token_urlsafe(32)
-    processes = Processes(log_dir)
-    try:
-        print(f"bench: preparing database {database} ...", file=sys.stderr)
-        master_url, tenant_id = asyncio.run(prepare_database(server_url, database))
-        token = issue_token(
-            secret, tenant_id=tenant_id, perms=["config.read"], subject="bench", ttl_seconds=3600
-        )
-        auth_header = {"Authorization": f"Bearer {token}"}
-        wrk = None if args.python_loadgen else shutil.which("wrk")
-        targets = start_targets(
-            processes, args, master_url, redis_url, secret, auth_header, log_dir
-        )
-
-        reference = httpx.get(targets[0].url + PATH, headers=auth_header, timeout=10)
+async def check_answers(targets: list[Target], auth_header: dict[str, str]) -> int:
+    """Every target answers the same bytes as contracts-api; their length."""
+    async with httpx.AsyncClient(headers=auth_header, timeout=10) as client:
+        reference = await client.get(targets[0].url + PATH)
         for target in targets:
-            response = httpx.get(target.url + PATH, headers=auth_header, timeout=10)
+            response = await client.get(target.url + PATH)
             if response.status_code != 200 or response.content != reference.content:
                 raise RuntimeError(f"{target.key}: {response.status_code} {response.text[:300]}")
+    return len(reference.content)
 
-        print(
-            f"bench: (a) {args.rate:g} requests/s, {len(targets)} targets taking turns, "
-            f"{args.seconds:g} s each ...",
-            file=sys.stderr,
-        )
-        rate, rate_cpu = run_loadgen(
-            ["rate", "--rate", f"{args.rate:g}", "--seconds", f"{args.seconds:g}"]
-            + ["--block", f"{args.block:g}", "-H", f"Authorization: Bearer {token}"]
-            + [arg for t in targets for arg in ("--url", t.url + PATH)]
-        )
-        for target in targets:
-            target.results["rate"] = rate["targets"][target.url + PATH]
-        # Rounds, the targets taking turns: the services' own speed drifts over a run
-        # (contracts-api between 300 and 440 requests/s here), and turns share the drift.
-        runs: dict[str, list[dict[str, Any]]] = {target.key: [] for target in targets}
-        for round_ in range(args.rounds):
-            for target in targets:
-                print(
-                    f"bench: (b) saturation, round {round_ + 1}/{args.rounds}, {target.label} ...",
-                    file=sys.stderr,
-                )
-                runs[target.key].append(
-                    saturate(
-                        target,
-                        token,
-                        args.connections,
-                        args.seconds / args.rounds,
-                        args.warmup if round_ == 0 else min(args.warmup, 1.0),
-                        wrk,
-                    )
-                )
-        for target in targets:
-            target.results["saturation"] = combine(runs[target.key])
 
+def measure(
+    targets: list[Target], args: argparse.Namespace, token: str, wrk: str | None
+) -> dict[str, Any]:
+    """(a) then (b); each target's results in ``target.results``. Returns what (a)'s
+    load generator said of itself."""
+    rate, rate_cpu = run_loadgen(
+        ["rate", "--rate", f"{args.rate:g}", "--seconds", f"{args.seconds:g}"]
+        + ["--block", f"{args.block:g}", "-H", f"Authorization: Bearer {token}"]
+        + [arg for t in targets for arg in ("--url", t.url + PATH)]
+    )
+    for target in targets:
+        target.results["rate"] = rate["targets"][target.url + PATH]
+    # Rounds, the targets taking turns: the services' own speed drifts over a run
+    # (contracts-api between 300 and 440 requests/s here), and turns share the drift.
+    runs: dict[str, list[dict[str, Any]]] = {target.key: [] for target in targets}
+    for round_ in range(args.rounds):
+        for target in targets:
+            log(f"(b) saturation, round {round_ + 1}/{args.rounds}, {target.label} ...")
+            runs[target.key].append(
+                saturate(
+                    target,
+                    token,
+                    args.connections,
+                    args.seconds / args.rounds,
+                    args.warmup if round_ == 0 else min(args.warmup, 1.0),
+                    wrk,
+                )
+            )
+    for target in targets:
+        target.results["saturation"] = combine(runs[target.key])
+    return {"rate_loadgen_cpu": rate_cpu, "rate_schedule_lateness_ms": rate["schedule_lateness_ms"]}
+
+
+async def run(args: argparse.Namespace, report_dir: Path = RESULTS) -> Path:
+    """Run the benchmark; write its report (markdown and JSON) to ``report_dir`` and
+    return the markdown's path."""
+    async with workspace(report_dir, "gateway-overhead", log_level=args.log_level) as ws:
+        log(f"preparing database {ws.database} ...")
+        tenant_id = await prepare_database(ws.master_url)
+        token = ws.token(tenant_id, "config.read")
+        auth_header = {"Authorization": f"Bearer {token}"}
+        wrk = None if args.python_loadgen else shutil.which("wrk")
+        targets = await start_targets(ws, args, auth_header)
+        body_bytes = await check_answers(targets, auth_header)
+        log(
+            f"(a) {args.rate:g} requests/s, {len(targets)} targets taking turns, "
+            f"{args.seconds:g} s each ..."
+        )
+        loadgen = await asyncio.to_thread(measure, targets, args, token, wrk)
         info = {
-            "started": started.strftime("%Y-%m-%d %H:%M UTC"),
+            "started": ws.started_label,
             "machine": machine(),
-            "software": software(asyncio.run(postgres_version(server_url))),
-            "body_bytes": len(reference.content),
-            "rate_loadgen_cpu": rate_cpu,
+            "software": software(await postgres_version(ws.server_url)),
+            "body_bytes": body_bytes,
+            "rate_loadgen_cpu": loadgen["rate_loadgen_cpu"],
             "wrk": wrk,
-            "rate_schedule_lateness_ms": rate["schedule_lateness_ms"],
+            "rate_schedule_lateness_ms": loadgen["rate_schedule_lateness_ms"],
         }
         report = render(targets, info, args)
-        path = RESULTS / f"gateway-overhead-{stamp}.md"
-        path.write_text(report)
-        (RESULTS / f"gateway-overhead-{stamp}.json").write_text(
-            json.dumps(
-                {**info, "args": vars(args), "targets": {t.key: t.results for t in targets}},
-                indent=2,
-            )
+        path = await ws.write(
+            report, {**info, "args": vars(args), "targets": {t.key: t.results for t in targets}}
         )
         print(report)
         return path
-    finally:
-        processes.stop_all()
-        asyncio.run(provision.drop_databases(server_url, database))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -676,5 +514,5 @@ def main(argv: list[str] | None = None) -> None:
         "--python-loadgen", action="store_true", help="(b): the Python closed loop, not wrk"
     )
     args = parser.parse_args(argv)
-    path = run(args)
-    print(f"bench: report written to {path.relative_to(REPO)}", file=sys.stderr)
+    path = asyncio.run(run(args))
+    log(f"report written to {path.relative_to(REPO)}")

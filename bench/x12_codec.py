@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import os
 import platform
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -37,7 +34,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench.gateway_overhead import RESULTS, machine
+from bench.support import RESULTS, load_average, log, machine, machine_line, write_report
 from eligibility_sweeps.x12.build270 import (
     Dependent,
     Envelope,
@@ -263,8 +260,7 @@ def render(
     lines = [
         f"# X12 codec: the pure X12 cost of a check, {info['started']}",
         "",
-        f"- **Machine**: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM; {m['os']}; "
-        f"load average {info['load_average']} at the start",
+        machine_line(m, info["load_average"]),
         f"- **Software**: {s['python']}, eligibility-sweeps {s['eligibility_sweeps']} "
         "(`eligibility_sweeps.x12`: pure Python)",
         f"- **Inputs**: rich 271 `{RICH_271}` ({size(RICH_271)}, {sizes['rich benefits']} "
@@ -326,12 +322,8 @@ def run(report_dir: Path, options: Options | None = None) -> str:
     }
     sizes = verify(texts)
     ops = operations(texts)
-    load = os.getloadavg()
-    print(
-        f"bench: {len(ops)} operations x {options.iterations:,} calls in "
-        f"{options.rounds} rounds ...",
-        file=sys.stderr,
-    )
+    load = load_average()
+    log(f"{len(ops)} operations x {options.iterations:,} calls in {options.rounds} rounds ...")
     clock, cpu = time.perf_counter(), time.process_time()
     results, overhead = measure(ops, options)
     wall, cpu = time.perf_counter() - clock, time.process_time() - cpu
@@ -339,19 +331,15 @@ def run(report_dir: Path, options: Options | None = None) -> str:
         "started": started.strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "software": software(),
-        "load_average": " ".join(f"{x:.2f}" for x in load),
+        "load_average": load,
         "inputs": sizes,
         "timer_overhead_us": overhead,
         "seconds": round(wall, 1),
         "cpu_share": cpu / wall,
     }
     report = render(info, options, ops, results)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    stem = report_dir / f"x12-codec-{stamp}"
-    stem.with_suffix(".md").write_text(report)
-    stem.with_suffix(".json").write_text(
-        json.dumps({**info, "options": asdict(options), "results": results}, indent=2)
-    )
+    raw = {**info, "options": asdict(options), "results": results}
+    write_report(report_dir / f"x12-codec-{stamp}", report, raw)
     return report
 
 

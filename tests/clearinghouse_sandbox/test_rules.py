@@ -256,18 +256,20 @@ async def test_ta1_rejects_our_interchange(sandbox: SandboxClient, transport: st
     assert ta1.note_code == "006"
 
 
-async def test_401_rule(sandbox: SandboxClient, transport: str) -> None:
-    response = await send(sandbox, transport, make_270("SBX-401").x12)
+@pytest.mark.parametrize(
+    ("member_id", "status", "text"),
+    [
+        ("SBX-401", 401, "Unauthorized: sandbox rejects these credentials"),
+        ("SBX-503", 503, "Service temporarily unavailable"),
+    ],
+)
+async def test_http_error_rules(
+    sandbox: SandboxClient, transport: str, member_id: str, status: int, text: str
+) -> None:
+    response = await send(sandbox, transport, make_270(member_id).x12)
 
-    assert response.status_code == 401
-    assert response.text == "Unauthorized: sandbox rejects these credentials"
-
-
-async def test_503_rule(sandbox: SandboxClient, transport: str) -> None:
-    response = await send(sandbox, transport, make_270("SBX-503").x12)
-
-    assert response.status_code == 503
-    assert response.text == "Service temporarily unavailable"
+    assert response.status_code == status
+    assert response.text == text
 
 
 async def test_core_error_rule(sandbox: SandboxClient, transport: str) -> None:

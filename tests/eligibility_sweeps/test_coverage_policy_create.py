@@ -4,6 +4,7 @@ audit row, and nothing stored after a refusal."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -18,6 +19,7 @@ from tests.eligibility_sweeps.factories import add_member, add_payer
 from tests.eligibility_sweeps.test_members_api import audit_rows
 
 WRITE, READ = "eligibility.update", "eligibility.read"
+AddPolicy = Callable[..., Awaitable[httpx.Response]]
 
 
 @pytest.fixture
@@ -58,6 +60,31 @@ async def post(
     )
 
 
+def dependent(relationship: str = "child", **subscriber: str) -> dict[str, str]:
+    """A dependent's policy values: the subscriber's names and date of birth."""
+    return {
+        "relationship": relationship,
+        "subscriber_first_name": "Ana",
+        "subscriber_last_name": "Lee",
+        "subscriber_date_of_birth": "1960-01-02",
+        **subscriber,
+    }
+
+
+@pytest.fixture
+def add_policy(sweeps: httpx.AsyncClient, tenant: Tenant, ids: dict[str, UUID]) -> AddPolicy:
+    """``add_policy(**values)`` posts ``policy(payer, **values)`` for the member;
+    ``perms`` and ``claims`` go into its token."""
+
+    async def add(
+        perms: str = WRITE, claims: dict[str, Any] | None = None, **values: Any
+    ) -> httpx.Response:
+        body = policy(ids["payer_id"], **values)
+        return await post(sweeps, tenant, ids["member_id"], body, perms, **(claims or {}))
+
+    return add
+
+
 async def stored_policies(tenant: Tenant) -> int:
     async with tenant_session(tenant) as session:
         count: int = await scalar(session, "SELECT count(*) FROM member.coverage_policy")
@@ -71,14 +98,9 @@ def locs(response: httpx.Response) -> list[list[Any]]:
 
 
 async def test_a_new_policy_is_answered_and_listed_on_the_member(
-    sweeps: httpx.AsyncClient, tenant: Tenant, ids: dict[str, UUID]
+    sweeps: httpx.AsyncClient, tenant: Tenant, ids: dict[str, UUID], add_policy: AddPolicy
 ) -> None:
-    response = await post(
-        sweeps,
-        tenant,
-        ids["member_id"],
-        policy(ids["payer_id"], subscriber_id="  W123 456/7.8-9 ", effective_to="2025-12-31"),
-    )
+    response = await add_policy(subscriber_id="  W123 456/7.8-9 ", effective_to="2025-12-31")
 
     assert response.status_code == 201, response.text
     created = response.json()
@@ -100,19 +122,15 @@ async def test_a_new_policy_is_answered_and_listed_on_the_member(
     assert detail.json()["coverage_policies"] == [created]
 
 
-async def test_a_dependents_policy_carries_the_subscriber(
-    sweeps: httpx.AsyncClient, tenant: Tenant, ids: dict[str, UUID]
-) -> None:
-    body = policy(
-        ids["payer_id"],
+async def test_a_dependents_policy_carries_the_subscriber(add_policy: AddPolicy) -> None:
+    response = await add_policy(
         priority=2,
-        relationship="child",
-        subscriber_first_name=" José ",
-        subscriber_last_name="Müller-O'Brien",
-        subscriber_date_of_birth="1960-01-02",
+        **dependent(
+            subscriber_first_name=" José ",
+            subscriber_last_name="Müller-O'Brien",
+            subscriber_date_of_birth="1960-01-02",
+        ),
     )
-
-    response = await post(sweeps, tenant, ids["member_id"], body)
 
     assert response.status_code == 201, response.text
     created = response.json()
@@ -160,12 +178,8 @@ async def test_each_bad_field_is_named(
     assert await stored_policies(tenant) == 0
 
 
-async def test_the_subscriber_id_rule_is_stated(
-    sweeps: httpx.AsyncClient, tenant: Tenant, ids: dict[str, UUID]
-) -> None:
-    response = await post(
-        sweeps, tenant, ids["member_id"], policy(ids["payer_id"], subscriber_id="W1*2")
-    )
+async def test_the_subscriber_id_rule_is_stated(add_policy: AddPolicy) -> None:
+    response = await add_policy(subscriber_id="W1*2")
 
     [error] = response.json()["errors"]
     assert error["loc"] == ["subscriber_id"]
@@ -174,14 +188,9 @@ async def test_the_subscriber_id_rule_is_stated(
 
 
 async def test_a_dependent_without_the_subscriber_names_each_missing_field(
-    sweeps: httpx.AsyncClient, tenant: Tenant, ids: dict[str, UUID]
+    add_policy: AddPolicy,
 ) -> None:
-    response = await post(
-        sweeps,
-        tenant,
-        ids["member_id"],
-        policy(ids["payer_id"], relationship="spouse", subscriber_last_name="Lee"),
-    )
+    response = await add_policy(relationship="spouse", subscriber_last_name="Lee")
 
     assert locs(response) == [["subscriber_first_name"], ["subscriber_date_of_birth"]]
     assert all(
@@ -189,19 +198,11 @@ async def test_a_dependent_without_the_subscriber_names_each_missing_field(
     )
 
 
-async def test_subscriber_fields_for_self_are_refused(
-    sweeps: httpx.AsyncClient, tenant: Tenant, ids: dict[str, UUID]
-) -> None:
-    response = await post(
-        sweeps,
-        tenant,
-        ids["member_id"],
-        policy(
-            ids["payer_id"],
-            subscriber_first_name="Ana",
-            subscriber_last_name="Lee",
-            subscriber_date_of_birth="1980-05-17",
-        ),
+async def test_subscriber_fields_for_self_are_refused(add_policy: AddPolicy) -> None:
+    response = await add_policy(
+        subscriber_first_name="Ana",
+        subscriber_last_name="Lee",
+        subscriber_date_of_birth="1980-05-17",
     )
 
     assert locs(response) == [
@@ -225,22 +226,9 @@ async def test_subscriber_fields_for_self_are_refused(
     ],
 )
 async def test_subscriber_names_must_be_writable_in_x12(
-    sweeps: httpx.AsyncClient,
-    tenant: Tenant,
-    ids: dict[str, UUID],
-    field: str,
-    name: str,
-    message: str,
+    tenant: Tenant, add_policy: AddPolicy, field: str, name: str, message: str
 ) -> None:
-    dependent = {
-        "relationship": "child",
-        "subscriber_first_name": "Ana",
-        "subscriber_last_name": "Lee",
-        "subscriber_date_of_birth": "1960-01-02",
-    }
-    body = policy(ids["payer_id"], **{**dependent, field: name})
-
-    response = await post(sweeps, tenant, ids["member_id"], body)
+    response = await add_policy(**dependent(**{field: name}))
 
     [error] = response.json()["errors"]
     assert error["loc"] == [field]
@@ -256,18 +244,11 @@ def test_the_intake_rule_is_the_builders_rule() -> None:
 
 
 async def test_a_date_of_birth_in_the_future_is_refused(
-    sweeps: httpx.AsyncClient, tenant: Tenant, ids: dict[str, UUID]
+    tenant: Tenant, add_policy: AddPolicy
 ) -> None:
     tomorrow = date.today() + timedelta(days=2)
-    body = policy(
-        ids["payer_id"],
-        relationship="other",
-        subscriber_first_name="Ana",
-        subscriber_last_name="Lee",
-        subscriber_date_of_birth=tomorrow.isoformat(),
-    )
 
-    response = await post(sweeps, tenant, ids["member_id"], body)
+    response = await add_policy(**dependent("other", subscriber_date_of_birth=tomorrow.isoformat()))
 
     assert locs(response) == [["subscriber_date_of_birth"]]
     assert "in the future" in response.json()["errors"][0]["msg"]
@@ -291,14 +272,12 @@ async def test_an_unknown_payer_is_named(
 
 
 async def test_the_same_payer_and_subscriber_id_twice_is_a_conflict(
-    sweeps: httpx.AsyncClient, tenant: Tenant, ids: dict[str, UUID]
+    tenant: Tenant, add_policy: AddPolicy
 ) -> None:
-    first = await post(sweeps, tenant, ids["member_id"], policy(ids["payer_id"]))
+    first = await add_policy()
     assert first.status_code == 201, first.text
 
-    again = await post(
-        sweeps, tenant, ids["member_id"], policy(ids["payer_id"], subscriber_id=" W123456789 ")
-    )
+    again = await add_policy(subscriber_id=" W123456789 ")
 
     assert again.status_code == 409, again.text
     assert again.headers["content-type"] == "application/problem+json"
@@ -306,9 +285,7 @@ async def test_the_same_payer_and_subscriber_id_twice_is_a_conflict(
     assert again.json()["coverage_policy_id"] == existing
     assert existing in again.json()["detail"]
     assert await stored_policies(tenant) == 1
-    other_id = await post(
-        sweeps, tenant, ids["member_id"], policy(ids["payer_id"], subscriber_id="W987")
-    )
+    other_id = await add_policy(subscriber_id="W987")
     assert other_id.status_code == 201, other_id.text
 
 
@@ -330,28 +307,24 @@ async def test_an_unknown_or_foreign_member_is_not_found(
 
 
 async def test_adding_a_policy_needs_eligibility_update(
-    sweeps: httpx.AsyncClient, tenant: Tenant, ids: dict[str, UUID]
+    tenant: Tenant, add_policy: AddPolicy
 ) -> None:
-    response = await post(
-        sweeps, tenant, ids["member_id"], policy(ids["payer_id"]), perms=f"{READ},config.update"
-    )
+    response = await add_policy(perms=f"{READ},config.update")
 
     assert response.status_code == 403
     assert await stored_policies(tenant) == 0
 
 
 async def test_adding_a_policy_is_audited_without_patient_data(
-    sweeps: httpx.AsyncClient, tenant: Tenant, ids: dict[str, UUID]
+    tenant: Tenant, ids: dict[str, UUID], add_policy: AddPolicy
 ) -> None:
-    body = policy(
-        ids["payer_id"],
-        relationship="child",
+    names = dependent(
         subscriber_first_name="Zebulon",
         subscriber_last_name="Quintero",
         subscriber_date_of_birth="1960-01-02",
     )
 
-    response = await post(sweeps, tenant, ids["member_id"], body, sub="intake.desk")
+    response = await add_policy(claims={"sub": "intake.desk"}, **names)
 
     assert response.status_code == 201, response.text
     [row] = await audit_rows(tenant, "coverage_policy")

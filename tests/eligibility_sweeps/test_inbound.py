@@ -71,6 +71,24 @@ def with_token(world: World, *perms: str) -> dict[str, str]:
     return auth(world.tenant, list(perms or [INBOUND_PERMISSION]))
 
 
+def both_routes(world: World) -> tuple[tuple[dict[str, str], str | None], ...]:
+    """(headers, partner in the path): the token route, then the credential route."""
+    return (
+        (with_token(world), None),
+        (bearer(world.partner["inbound_credential"]), world.partner_id),
+    )
+
+
+async def delayed_to_us(world: World, checks_server: Any, delivery: str) -> None:
+    """The sandbox delivers its delayed answers 0.2 s later to our credential route."""
+    await world.sandbox.configure(
+        delivery=delivery,
+        delay_seconds=0.2,
+        inbound_url=f"{checks_server.url}{INBOUND}/{world.partner_id}",
+        inbound_credential=world.partner["inbound_credential"],
+    )
+
+
 async def deliver(
     world: World,
     body: str | bytes,
@@ -182,12 +200,7 @@ async def test_a_delayed_271_is_delivered_and_settles_the_check(
 ) -> None:
     world = await make_world(make_tenant, api, sandbox)
     await world.add_partner(transport)
-    await sandbox.configure(
-        delivery="delayed",
-        delay_seconds=0.2,
-        inbound_url=f"{checks_server.url}{INBOUND}/{world.partner_id}",
-        inbound_credential=world.partner["inbound_credential"],
-    )
+    await delayed_to_us(world, checks_server, delivery="delayed")
     check = await world.checked("SBX-ACTIVE", status=202)
     assert check["status"] == "SUBMITTED"
     assert check["received_at"] is None
@@ -218,12 +231,7 @@ async def test_a_delayed_271_is_delivered_and_settles_the_check(
 async def test_sbx_delayed_is_delivered_later_even_in_inline_mode(
     world: World, checks_server: Any
 ) -> None:
-    await world.sandbox.configure(
-        delivery="inline",
-        delay_seconds=0.2,
-        inbound_url=f"{checks_server.url}{INBOUND}/{world.partner_id}",
-        inbound_credential=world.partner["inbound_credential"],
-    )
+    await delayed_to_us(world, checks_server, delivery="inline")
     inline = await world.checked("SBX-ACTIVE", status=201)
     assert inline["status"] == "RECEIVED"
     later = await world.checked("SBX-DELAYED", status=202)
@@ -421,10 +429,7 @@ async def test_an_ack_naming_no_check_is_unmatched(world: World) -> None:
     # The same TA1 as if the partner had answered an interchange we never sent.
     stray = ack.replace(f"TA1*{check['control_number']:09d}*", "TA1*000000777*")
     assert stray != ack
-    for headers, partner_id in (
-        (with_token(world), None),
-        (bearer(world.partner["inbound_credential"]), world.partner_id),
-    ):
+    for headers, partner_id in both_routes(world):
         response = await deliver(world, stray, headers=headers, partner_id=partner_id)
         body = assert_problem(response, 422)
         assert body["outcome"] == "UNMATCHED"
@@ -484,10 +489,7 @@ async def test_an_unmatched_271_is_kept_and_answered_422(world: World) -> None:
     check = await submitted(world)
     x12 = await answer(world.sandbox, check)
     stray, unknown = other_trace(x12, check["trace_number"])
-    for headers, partner_id in (
-        (with_token(world), None),
-        (bearer(world.partner["inbound_credential"]), world.partner_id),
-    ):
+    for headers, partner_id in both_routes(world):
         response = await deliver(world, stray, headers=headers, partner_id=partner_id)
         body = assert_problem(response, 422)
         assert body["outcome"] == "UNMATCHED"
@@ -535,10 +537,7 @@ async def test_a_body_over_5_mb_is_refused_413(world: World) -> None:
     check = await submitted(world)
     x12 = await answer(world.sandbox, check)
     huge = _padded(x12, 5 * 1024 * 1024)
-    for headers, partner_id in (
-        (with_token(world), None),
-        (bearer(world.partner["inbound_credential"]), world.partner_id),
-    ):
+    for headers, partner_id in both_routes(world):
         response = await deliver(world, huge, headers=headers, partner_id=partner_id)
         assert_problem(response, 413)
     assert await kept_files(world) == []
@@ -555,10 +554,7 @@ async def test_a_late_271_never_reaches_another_tenants_check(
     await other.add_partner()
     theirs = await submitted(other)
     x12 = await answer(world.sandbox, theirs)
-    for headers, partner_id in (
-        (bearer(world.partner["inbound_credential"]), world.partner_id),
-        (with_token(world), None),
-    ):
+    for headers, partner_id in reversed(both_routes(world)):
         response = await deliver(world, x12, headers=headers, partner_id=partner_id)
         body = assert_problem(response, 422)
         assert body["outcome"] == "UNMATCHED"
