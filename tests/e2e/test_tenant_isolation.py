@@ -14,7 +14,10 @@ import sqlalchemy as sa
 
 from eligibility_sweeps.models import (
     eligibility_check,
+    eligibility_sweep_run,
     inbound_file,
+    sweep_run_member,
+    sweep_schedule,
     trading_partner,
     trading_partner_payer,
 )
@@ -32,6 +35,10 @@ AGGREGATES: dict[str, Any] = {
     "/api/v1/admin/contracts/summary": {"active": 1, "expiring": {"30": 1, "60": 1, "90": 1}},
     # The dispatcher's status holds no tenant data at all.
     "/api/v1/admin/contracts/expiry-alerts/dispatcher": None,
+    # The same presets for everyone; the scheduler's status counts the caller's own
+    # schedules only (tests/eligibility_sweeps/test_schedules.py checks that).
+    "/api/v1/eligibility/sweeps/cron-presets": None,
+    "/api/v1/eligibility/sweeps/scheduler": None,
 }
 
 
@@ -106,7 +113,48 @@ async def _populate(tenant: Tenant, tag: str, contracts: int = 1) -> dict[str, U
                 .returning(inbound_file.c.inbound_file_id)
             )
         ).scalar_one()
+        sweep_schedule_id = (
+            await session.execute(
+                sa.insert(sweep_schedule)
+                .values(
+                    name=f"{tag} Nightly",
+                    cron="0 2 * * *",
+                    facility_id=facility_id,
+                    window_start_days=0,
+                    window_end_days=7,
+                    payer_ids=[payer_id],
+                )
+                .returning(sweep_schedule.c.schedule_id)
+            )
+        ).scalar_one()
+        sweep_run_id = (
+            await session.execute(
+                sa.insert(eligibility_sweep_run)
+                .values(
+                    schedule_id=sweep_schedule_id,
+                    name=f"{tag} Nightly",
+                    trigger="MANUAL",
+                    status="QUEUED",
+                    facility_id=facility_id,
+                    service_date_from=date.today(),
+                    service_date_to=date.today() + timedelta(days=7),
+                    payer_ids=[payer_id],
+                )
+                .returning(eligibility_sweep_run.c.sweep_run_id)
+            )
+        ).scalar_one()
+        await session.execute(
+            sa.insert(sweep_run_member).values(
+                sweep_run_id=sweep_run_id,
+                member_id=member_id,
+                service_date=date.today(),
+                status="FAILED",
+                failure_reason="Timeout after 20 s",
+            )
+        )
     return {
+        "schedule_id": sweep_schedule_id,
+        "sweep_run_id": sweep_run_id,
         "inbound_file_id": inbound_file_id,
         "check_id": check_id,
         "payer_id": payer_id,

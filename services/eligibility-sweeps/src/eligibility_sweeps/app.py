@@ -9,6 +9,10 @@ from eligibility_sweeps.check.runtime import build_pipeline
 from eligibility_sweeps.config import Settings
 from eligibility_sweeps.member.endpoints import router as member_router
 from eligibility_sweeps.reference.endpoints import router as reference_router
+from eligibility_sweeps.run.endpoints import ARQ_POOL
+from eligibility_sweeps.run.endpoints import router as run_router
+from eligibility_sweeps.run.service import open_arq_pool
+from eligibility_sweeps.schedule.endpoints import router as schedule_router
 from eligibility_sweeps.trading_partner.endpoints import router as trading_partner_router
 from rcm_kit.clock import Clock
 from rcm_kit.logging import configure_logging
@@ -24,12 +28,21 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     async def start(runtime: Runtime) -> None:
         runtime.extras["checks"] = build_pipeline(settings, runtime)
+        runtime.extras[ARQ_POOL] = arq_pool = open_arq_pool(settings.REDIS_URL)
+        runtime.closers.append(arq_pool.aclose)
 
     return create_service_app(
         title="Eligibility sweeps",
         description="Batches of X12 270 eligibility inquiries and their exception queue.",
         settings=settings,
-        routers=[reference_router, member_router, check_router, trading_partner_router],
+        routers=[
+            reference_router,
+            member_router,
+            check_router,
+            trading_partner_router,
+            run_router,
+            schedule_router,
+        ],
         app_name=PROCESS,
         clock=clock,
         on_startup=start,
