@@ -100,6 +100,8 @@ class CheckOrder:
     service_date: date
     coverage_policy_id: UUID | None = None
     payer_id: UUID | None = None
+    sweep_run_id: UUID | None = None
+    """The sweep run that sends it (stored on the check); None from the API."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -194,6 +196,7 @@ class CheckPipeline:
                 "coverage_policy_id": policy.coverage_policy_id,
                 "payer_id": policy.payer_id,
                 "service_date": order.service_date,
+                "sweep_run_id": order.sweep_run_id,
                 "trace_number": new_trace_number(),
                 "status": CheckStatus.SUBMITTED.value,
             }
