@@ -8,7 +8,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract_registry.models import audit_event
-from rcm_kit.audit import AuditAction, record_audit
+from rcm_kit.audit import AuditAction, record_change
 from rcm_kit.auth import Principal
 
 
@@ -23,13 +23,13 @@ async def audit_change(
     at: datetime,
 ) -> None:
     """Record who changed which fields of an entity (names only, never values)."""
-    await record_audit(
+    await record_change(
         session,
         audit_event,
         actor=actor,
         action=action,
         entity_type=entity_type,
         entity_id=entity_id,
+        fields=fields,
         at=at,
-        detail={"fields": sorted(fields)},
     )

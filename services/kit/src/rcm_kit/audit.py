@@ -10,7 +10,7 @@ names, never patient data.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -74,4 +74,29 @@ async def record_audit(
             request_id=request_id,
             detail=dict(detail or {}),
         )
+    )
+
+
+async def record_change(
+    session: AsyncSession,
+    table: sa.Table,
+    *,
+    actor: Principal | str,
+    action: AuditAction,
+    entity_type: str,
+    entity_id: UUID | str,
+    fields: Iterable[str],
+    at: datetime,
+) -> None:
+    """Record who changed which fields of an entity: the names only, never the values
+    (they may be patient data, URLs or secrets)."""
+    await record_audit(
+        session,
+        table,
+        actor=actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        at=at,
+        detail={"fields": sorted(fields)},
     )

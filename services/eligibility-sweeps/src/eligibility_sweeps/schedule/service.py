@@ -16,9 +16,9 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from eligibility_sweeps.audit import audit_change
 from eligibility_sweeps.models import MAX_WINDOW_DAYS
 from eligibility_sweeps.schedule import repository
-from eligibility_sweeps.schedule.audit import audit_change
 from eligibility_sweeps.schedule.cron import next_fire_times
 from eligibility_sweeps.schedule.schemas import (
     CronPreset,
@@ -58,6 +58,8 @@ CRON_PRESETS = (
     CronPreset(id="hourly", label="Every hour", cron="0 * * * *"),
     CronPreset(id="weekly-sunday-10pm-utc", label="Sundays 10 PM UTC", cron="0 22 * * 0"),
 )
+
+ENTITY = "sweep_schedule"
 
 
 class ScheduleNotFound(NotFound):
@@ -137,7 +139,7 @@ async def create_schedule(
     values["next_fire_at"] = _next_fire(body.cron, body.timezone, at) if body.active else None
     row = await repository.insert_schedule(session, {**values, "created_at": at, "updated_at": at})
     await audit_change(
-        session, AuditAction.CREATE, row.schedule_id, list(_FIELDS), actor=actor, at=at
+        session, AuditAction.CREATE, ENTITY, row.schedule_id, list(_FIELDS), actor=actor, at=at
     )
     return _read(row)
 
@@ -176,7 +178,9 @@ async def update_schedule(
     elif {"active", "cron", "timezone"} & changes.keys():
         values["next_fire_at"] = _next_fire(merged["cron"], merged["timezone"], at)
     row = await repository.update_schedule(session, schedule_id, values)
-    await audit_change(session, AuditAction.UPDATE, schedule_id, list(changes), actor=actor, at=at)
+    await audit_change(
+        session, AuditAction.UPDATE, ENTITY, schedule_id, list(changes), actor=actor, at=at
+    )
     return _read(row), True
 
 
@@ -197,4 +201,4 @@ async def delete_schedule(
     if await repository.lock_schedule(session, schedule_id) is None:
         raise ScheduleNotFound(NOT_FOUND)
     await repository.delete_schedule(session, schedule_id)
-    await audit_change(session, AuditAction.DELETE, schedule_id, [], actor=actor, at=at)
+    await audit_change(session, AuditAction.DELETE, ENTITY, schedule_id, [], actor=actor, at=at)

@@ -16,7 +16,6 @@ from eligibility_sweeps.check.probe import probe
 from eligibility_sweeps.config import Settings
 from eligibility_sweeps.models import audit_event
 from eligibility_sweeps.trading_partner import service
-from eligibility_sweeps.trading_partner.audit import ENTITY
 from eligibility_sweeps.trading_partner.credentials import SecretBox
 from eligibility_sweeps.trading_partner.schemas import (
     ConnectivityTest,
@@ -144,7 +143,7 @@ async def test_partner(trading_partner_id: UUID, scope: Writer) -> ConnectivityT
         audit_event,
         actor=scope.principal,
         action=AuditAction.EXECUTE,
-        entity_type=ENTITY,
+        entity_type=service.ENTITY,
         entity_id=trading_partner_id,
         at=at,
         detail={"test": "connectivity", "ok": result.ok},

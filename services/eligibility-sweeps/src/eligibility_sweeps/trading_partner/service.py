@@ -10,9 +10,9 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from eligibility_sweeps.audit import audit_change
 from eligibility_sweeps.models import AuthType
 from eligibility_sweeps.trading_partner import repository
-from eligibility_sweeps.trading_partner.audit import audit_change
 from eligibility_sweeps.trading_partner.credentials import (
     SecretBox,
     credential_hash,
@@ -53,6 +53,8 @@ _COLUMNS = (
     "active",
 )
 NOT_FOUND = "No trading partner with this trading_partner_id in your organization."
+
+ENTITY = "trading_partner"
 
 
 class TradingPartnerNotFound(NotFound):
@@ -240,7 +242,7 @@ async def create_partner(
         session, new_id, _routing_rows(body.payer_ids, body.payer_limits)
     )
     fields = [*_COLUMNS, "auth", "payer_ids", "payer_limits", "inbound_credential"]
-    await audit_change(session, AuditAction.CREATE, new_id, fields, actor=actor, at=at)
+    await audit_change(session, AuditAction.CREATE, ENTITY, new_id, fields, actor=actor, at=at)
     created = await get_partner(session, new_id)
     return TradingPartnerCreated(**created.model_dump(), inbound_credential=credential)
 
@@ -293,7 +295,7 @@ async def update_partner(
         await repository.replace_payers(session, trading_partner_id, new_rows)
     if changed:
         await audit_change(
-            session, AuditAction.UPDATE, trading_partner_id, changed, actor=actor, at=at
+            session, AuditAction.UPDATE, ENTITY, trading_partner_id, changed, actor=actor, at=at
         )
     return await get_partner(session, trading_partner_id)
 
@@ -312,7 +314,9 @@ async def delete_partner(
             " names it; set active to false instead of deleting it"
         )
     await repository.delete_partner(session, trading_partner_id)
-    await audit_change(session, AuditAction.DELETE, trading_partner_id, [], actor=actor, at=at)
+    await audit_change(
+        session, AuditAction.DELETE, ENTITY, trading_partner_id, [], actor=actor, at=at
+    )
 
 
 async def rotate_inbound_credential(
@@ -327,6 +331,7 @@ async def rotate_inbound_credential(
     await audit_change(
         session,
         AuditAction.UPDATE,
+        ENTITY,
         trading_partner_id,
         ["inbound_credential"],
         actor=actor,

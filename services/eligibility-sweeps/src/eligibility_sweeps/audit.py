@@ -1,4 +1,4 @@
-"""Audit of trading-partner changes in ``eligibility.audit_event`` (field names only)."""
+"""Audit of configuration changes in ``eligibility.audit_event`` (field names only)."""
 
 from __future__ import annotations
 
@@ -8,29 +8,29 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eligibility_sweeps.models import audit_event
-from rcm_kit.audit import AuditAction, record_audit
+from rcm_kit.audit import AuditAction, record_change
 from rcm_kit.auth import Principal
-
-ENTITY = "trading_partner"
 
 
 async def audit_change(
     session: AsyncSession,
     action: AuditAction,
+    entity_type: str,
     entity_id: UUID,
     fields: list[str],
     *,
-    actor: Principal,
+    actor: Principal | str,
     at: datetime,
 ) -> None:
-    """Record who changed which fields of a partner (names only: never a URL, id or secret)."""
-    await record_audit(
+    """Record who changed which fields of a trading partner or a schedule, in the
+    change's own transaction."""
+    await record_change(
         session,
         audit_event,
         actor=actor,
         action=action,
-        entity_type=ENTITY,
+        entity_type=entity_type,
         entity_id=entity_id,
+        fields=fields,
         at=at,
-        detail={"fields": sorted(fields)},
     )
