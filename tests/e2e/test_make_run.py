@@ -38,6 +38,7 @@ async def test_run_starts_everything_prints_a_working_curl_and_stops_on_ctrl_c(
             "SMTP_PORT",
             "SMTP_SINK_WEB_PORT",
             "SANDBOX_PORT",
+            "SWEEPS_SUPERVISOR_HEALTH_PORT",
         )
     }
     env = {
@@ -89,6 +90,10 @@ async def test_run_starts_everything_prints_a_working_curl_and_stops_on_ctrl_c(
                 f"http://127.0.0.1:{ports['DISPATCHER_HEALTH_PORT']}/healthz"
             )
             assert dispatcher.status_code == 200, dispatcher.text
+            supervisor = await client.get(
+                f"http://127.0.0.1:{ports['SWEEPS_SUPERVISOR_HEALTH_PORT']}/healthz"
+            )
+            assert supervisor.status_code == 200, supervisor.text
             inbox = await client.get(f"http://127.0.0.1:{ports['SMTP_SINK_WEB_PORT']}/")
             assert inbox.status_code == 200
             assert "Local inbox" in inbox.text
