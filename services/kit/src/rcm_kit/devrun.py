@@ -47,11 +47,11 @@ class ProcessSpec:
         return f"{sys.executable} -m {self.command}" if self.module else str(BIN / self.command)
 
 
-# Every long-running process of the product. The sweeps worker joins this list with
-# its issue.
+# Every long-running process of the product.
 PROCESSES = (
     ProcessSpec("sweeps-api", "sweeps-api"),
     ProcessSpec("sweeps-supervisor", "sweeps-supervisor"),
+    ProcessSpec("sweeps-worker", "sweeps-worker"),
     ProcessSpec("contracts-api", "contracts-api"),
     ProcessSpec("contracts-dispatcher", "contracts-dispatcher"),
     ProcessSpec("gateway", "gateway"),

@@ -30,6 +30,7 @@ from eligibility_sweeps.check.answers import Inquiry as AskedAbout
 from eligibility_sweeps.check.answers import Verdict
 from eligibility_sweeps.check.pipeline import read_answer
 from eligibility_sweeps.models import CheckStatus, InboundOutcome, inbound_file
+from eligibility_sweeps.worker import repository as sweep_members
 from eligibility_sweeps.x12 import detect
 from eligibility_sweeps.x12.read271 import parse_271_all
 from eligibility_sweeps.x12.read_ack import parse_999, parse_ta1
@@ -199,4 +200,9 @@ async def _apply_one(session: AsyncSession, text: str, check: Any, at: datetime)
         partner_name="the trading partner",
     )
     await repository.settle(session, check.check_id, verdict.settlement(raw=text, at=at), at=at)
+    if check.sweep_run_id is not None:
+        # A late 271 of a sweep: its member gets its outcome now (even after a cancel), and
+        # its run completes if that was the last one (the worker's tick backs this up).
+        await sweep_members.refresh_members(session, check.sweep_run_id, [check.member_id], at=at)
+        await sweep_members.complete_if_done(session, check.sweep_run_id, at=at)
     return f"check {check.check_id}: {verdict.status.value}"

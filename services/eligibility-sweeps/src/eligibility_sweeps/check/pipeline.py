@@ -216,7 +216,7 @@ class CheckPipeline:
                 verdict = answers.failed(str(error), retryable=False)
                 _observe(route.name, verdict, check_id=None)
                 return await repository.insert_check(session, row | verdict.columns())
-            asked = _asked_about(inquiry)
+            asked = asked_about(inquiry)
             row["inquiry"] = asked.as_dict()
             check_id = await repository.insert_check(session, row)
         return _Plan(
@@ -364,15 +364,41 @@ async def read_answer(
     partner_name: str,
 ) -> Verdict:
     """The verdict of ``text`` (a 271, 999 or TA1) on one check."""
+    previous: PreviousCheck | None = None
+    if detect.sniff(text) == "271":
+        stored = await repository.previous_identity(
+            session, member_id=member_id, payer_id=payer_id, before=check_id
+        )
+        previous = PreviousCheck.from_dict(stored) if stored is not None else None
+    return answer_verdict(
+        text,
+        service_date=service_date,
+        trace_number=trace_number,
+        control_number=control_number,
+        asked=asked,
+        partner_name=partner_name,
+        previous=previous,
+    )
+
+
+def answer_verdict(
+    text: str,
+    *,
+    service_date: date,
+    trace_number: str,
+    control_number: int | None,
+    asked: AskedAbout,
+    partner_name: str,
+    previous: PreviousCheck | None,
+) -> Verdict:
+    """``read_answer`` without the database: ``previous`` is the payer's answer in the
+    member's latest earlier RECEIVED check with this payer (the sweep worker loads it for
+    a whole batch at once)."""
     kind = detect.sniff(text)
     try:
         if kind == "271":
             responses = parse_271_all(text, service_date=service_date)
             mine = [r for r in responses if trace_number in r.trace_numbers]
-            stored = await repository.previous_identity(
-                session, member_id=member_id, payer_id=payer_id, before=check_id
-            )
-            previous = PreviousCheck.from_dict(stored) if stored is not None else None
             return answers.from_271(
                 (mine or list(responses))[0],
                 inquiry=asked,
@@ -416,12 +442,34 @@ async def _inquiry(
     session: AsyncSession, member: Any, policy: Any, order: CheckOrder, trace_number: str
 ) -> Inquiry:
     provider = await repository.provider(session, order.member_id, order.service_date)
+    ein = await repository.organisation_ein(session)
+    return inquiry_from(
+        member,
+        policy,
+        provider=provider,
+        ein=ein,
+        service_date=order.service_date,
+        trace_number=trace_number,
+    )
+
+
+def inquiry_from(
+    member: Any,
+    policy: Any,
+    *,
+    provider: Any | None,
+    ein: str | None,
+    service_date: date,
+    trace_number: str,
+) -> Inquiry:
+    """The 270's content from rows already loaded: the member, the policy with its
+    ``payer_code`` and ``payer_name``, the 2100B provider (``name``, ``npi``) or None,
+    and the organisation's EIN. Raises ``NotSendable`` when no 270 can be built."""
     if provider is None:
         raise NotSendable(
             "270 not built: no facility or billing entity has an NPI for 2100B"
             " (import one with its npi)"
         )
-    ein = await repository.organisation_ein(session)
     patient = PersonName(last=member.last_name, first=member.first_name)
     gender = member.gender if member.gender in ("F", "M") else None
     dependent = None
@@ -448,7 +496,7 @@ async def _inquiry(
         provider=Provider(npi=provider.npi, name=provider.name),
         subscriber=subscriber,
         dependent=dependent,
-        service_date=order.service_date,
+        service_date=service_date,
         trace_number=trace_number,
         trace_originator=originator or _assigned_originator(provider.npi),
     )
@@ -460,7 +508,7 @@ def _assigned_originator(npi: str) -> str:
     return "9" + npi[:9]
 
 
-def _asked_about(inquiry: Inquiry) -> AskedAbout:
+def asked_about(inquiry: Inquiry) -> AskedAbout:
     patient = inquiry.dependent or inquiry.subscriber
     return AskedAbout(
         member_id=inquiry.subscriber.member_id,

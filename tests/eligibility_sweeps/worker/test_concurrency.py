@@ -1,0 +1,179 @@
+"""How many members and sweeps go at once: two workers share one sweep without sending
+a member twice, SWEEP_MEMBER_CONCURRENCY bounds a sweep's members in flight across
+workers (1 = one after the other), and INGEST_QUEUE_CONCURRENCY bounds the sweeps
+sending at once while a tenant's big sweep does not hold back other tenants' small
+ones."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+from arq.connections import ArqRedis
+
+from eligibility_sweeps.worker.gate import PREFIX
+from tests.conftest import TenantFactory
+from tests.eligibility_sweeps.checks_support import make_world
+from tests.eligibility_sweeps.worker.support import (
+    VISIT,
+    Roster,
+    Workers,
+    counts,
+    make_roster,
+    wait_for,
+)
+from tests.sandbox_support import SandboxClient
+
+
+def most_at_once(requests: list[dict[str, Any]], seconds: float) -> int:
+    """The most requests the sandbox held at once, each for ``seconds`` from its arrival
+    (its configured latency: a lane's next 270 can only leave after an answer came)."""
+    events: list[tuple[datetime, int]] = []
+    for request in requests:
+        start = datetime.fromisoformat(request["received_at"])
+        events += [(start, 1), (start + timedelta(seconds=seconds), -1)]
+    current = peak = 0
+    for _, step in sorted(events):
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+async def test_two_workers_share_one_sweep(
+    roster: Roster, workers: Workers, sandbox: SandboxClient
+) -> None:
+    await sandbox.configure(latency_ms=100)
+    await roster.many("SHARED", 80)
+    sweep_run_id = await roster.run()
+    # Three jobs each: neither worker can hold the run's driver and all four lanes.
+    options = {
+        "SWEEP_MEMBER_CONCURRENCY": 8,
+        "SWEEP_LANE_CONCURRENCY": 2,
+        "SWEEPS_WORKER_MAX_JOBS": 3,
+        "SWEEP_SEND_JOB_SECONDS": 0.3,
+    }
+    first = await workers.start(**options)
+    second = await workers.start(**options)
+
+    run = await roster.wait(sweep_run_id)
+
+    assert run.status == "COMPLETED"
+    assert counts(await roster.rows(sweep_run_id)) == {"RECEIVED": 80}
+    assert first.claimed > 0
+    assert second.claimed > 0
+    assert first.claimed + second.claimed == 80
+    requests = await sandbox.requests()
+    assert len(requests) == 80
+    assert len({r["subscriber_id"] for r in requests}) == 80
+    assert most_at_once(requests, 0.1) <= 8
+
+
+async def test_member_concurrency_one_sends_strictly_one_after_the_other(
+    roster: Roster, workers: Workers, sandbox: SandboxClient
+) -> None:
+    await sandbox.configure(latency_ms=50)
+    await roster.many("SERIAL", 6)
+    sweep_run_id = await roster.run()
+    await workers.start(SWEEP_MEMBER_CONCURRENCY=1)
+    await workers.start(SWEEP_MEMBER_CONCURRENCY=1)
+
+    run = await roster.wait(sweep_run_id)
+
+    assert run.status == "COMPLETED"
+    requests = await sandbox.requests()
+    assert len(requests) == 6
+    assert most_at_once(requests, 0.05) == 1
+
+
+async def test_ingest_queue_concurrency_and_tenant_fairness(
+    roster: Roster,
+    workers: Workers,
+    sandbox: SandboxClient,
+    make_tenant: TenantFactory,
+    api: httpx.AsyncClient,
+    arq: ArqRedis,
+) -> None:
+    await sandbox.configure(latency_ms=200)
+    other_tenant = await _roster(make_tenant, api, sandbox, arq)
+    third_tenant = await _roster(make_tenant, api, sandbox, arq)
+    await roster.many("BIG", 24)
+    big = await roster.run(date_from=VISIT, date_to=VISIT, enqueue=False)
+    later = VISIT + timedelta(days=2)
+    await roster.many("NEXT", 2, day=later)
+    second = await roster.run(date_from=later, date_to=later, enqueue=False)
+    await other_tenant.many("SMALL", 2)
+    small = await other_tenant.run(enqueue=False)
+    await third_tenant.many("LATE", 2)
+    late = await third_tenant.run(enqueue=False)
+    await workers.start(INGEST_QUEUE_CONCURRENCY=2, SWEEP_MEMBER_CONCURRENCY=2)
+    peak = _Peak(arq)
+    sampler = asyncio.create_task(peak.sample())
+    try:
+        await roster.enqueue(big)
+        await roster.wait(big, lambda r: r.status == "RUNNING")
+        await roster.enqueue(second)
+        await _waiting(arq, roster.tenant.tenant_id, second)
+        await other_tenant.enqueue(small)
+        await other_tenant.wait(small, lambda r: r.status != "QUEUED")
+        await third_tenant.enqueue(late)
+
+        runs = {
+            "big": await roster.wait(big),
+            "second": await roster.wait(second),
+            "small": await other_tenant.wait(small),
+            "late": await third_tenant.wait(late),
+        }
+    finally:
+        sampler.cancel()
+        await asyncio.gather(sampler, return_exceptions=True)
+
+    assert {name: r.status for name, r in runs.items()} == dict.fromkeys(runs, "COMPLETED")
+    assert peak.value == 2
+    # The other tenant's small sweep ran beside the big one, and finished long before it,
+    # although the big sweep's tenant had a run waiting ahead of it.
+    assert runs["big"].started_at < runs["small"].started_at < runs["big"].completed_at
+    assert runs["small"].completed_at < runs["big"].completed_at
+    assert runs["small"].started_at < runs["second"].started_at
+    # A sweep holds its slot until it has claimed its last member. The third tenant
+    # waited for a free slot (two were taken), not for the big sweep.
+    assert runs["late"].started_at >= await _last_claim(other_tenant, small)
+    assert runs["late"].completed_at < runs["big"].completed_at
+    # One sweep per tenant: the second waited for the big one although slots were free.
+    assert runs["second"].started_at >= await _last_claim(roster, big)
+
+
+async def _last_claim(roster: Roster, sweep_run_id: UUID) -> datetime:
+    return max(row.claimed_at for row in (await roster.rows(sweep_run_id)).values())
+
+
+async def _roster(
+    make_tenant: TenantFactory, api: httpx.AsyncClient, sandbox: SandboxClient, arq: ArqRedis
+) -> Roster:
+    world = await make_world(make_tenant, api, sandbox)
+    await world.add_partner()
+    return await make_roster(world, arq)
+
+
+async def _waiting(arq: ArqRedis, tenant_id: UUID, sweep_run_id: UUID) -> None:
+    holder = f"{tenant_id}:{sweep_run_id}"
+    await wait_for(lambda: arq.zscore(f"{PREFIX}:waiting", holder), _not_none, within=10)
+
+
+_not_none: Callable[[Any], bool] = lambda value: value is not None  # noqa: E731
+
+
+class _Peak:
+    """The most sweeps holding a slot at once, sampled every 10 ms."""
+
+    def __init__(self, arq: ArqRedis) -> None:
+        self.arq = arq
+        self.value = 0
+
+    async def sample(self) -> None:
+        while True:
+            self.value = max(self.value, int(await self.arq.zcard(f"{PREFIX}:leases")))
+            await asyncio.sleep(0.01)
