@@ -25,7 +25,6 @@ import asyncio
 import collections
 import contextlib
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -49,7 +48,7 @@ from rcm_kit.logging import configure_logging, get_logger
 from rcm_kit.mail import MailSender, SendError
 from rcm_kit.settings import load_settings
 from rcm_kit.tenancy import Tenant, TenantDirectory
-from rcm_kit.web import embedded_server, metrics_response
+from rcm_kit.web import embedded_server, metrics_response, run_loop_process
 
 PROCESS = "contracts-dispatcher"
 log = get_logger(__name__)
@@ -374,15 +373,7 @@ async def serve(settings: DispatcherSettings) -> None:
 def main() -> None:
     settings = load_settings(DispatcherSettings, PROCESS)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, PROCESS)
-    try:
-        import uvloop
-
-        loop_factory: Any = uvloop.new_event_loop
-    except ImportError:  # pragma: no cover - uvicorn[standard] brings it
-        loop_factory = None
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(serve(settings))
-    sys.exit(0)
+    run_loop_process(serve(settings))
 
 
 if __name__ == "__main__":

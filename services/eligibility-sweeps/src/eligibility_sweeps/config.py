@@ -2,13 +2,17 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rcm_kit.settings import ApiSettings
 
 
-class Settings(ApiSettings):
-    SWEEPS_API_HOST: str = "127.0.0.1"
-    SWEEPS_API_PORT: int = Field(default=8001, ge=1, le=65535)
+class PartnerSettings(BaseSettings):
+    """What every process that sends 270s needs (sweeps-api and sweeps-worker): the key
+    that opens trading partners' credentials and the partner limits' timing."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=True, extra="ignore")
+
     # Optional so that a deployment without outbound credentials runs unchanged; the
     # trading-partner routes refuse to store a password or token while it is unset.
     SECRETS_KEY: SecretStr | None = Field(
@@ -17,7 +21,6 @@ class Settings(ApiSettings):
         "rest: URL-safe base64 of 32 bytes; several comma-separated for rotation (the "
         "first encrypts, every one decrypts).",
     )
-
     PARTNER_BREAKER_COOLDOWN_SECONDS: float = Field(
         default=30.0,
         gt=0,
@@ -48,3 +51,8 @@ class Settings(ApiSettings):
                     'print(Fernet.generate_key().decode())"'
                 ) from None
         return value
+
+
+class Settings(ApiSettings, PartnerSettings):
+    SWEEPS_API_HOST: str = "127.0.0.1"
+    SWEEPS_API_PORT: int = Field(default=8001, ge=1, le=65535)

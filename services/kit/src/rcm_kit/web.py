@@ -8,13 +8,15 @@ unexpected exception into a generic problem+json 500 that still carries the id.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
+import sys
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Coroutine, Iterator
+from typing import Any, NoReturn
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.responses import Response
@@ -191,3 +193,17 @@ def embedded_server(app: Any, *, host: str, port: int) -> Any:
         app, host=host, port=port, log_config=None, server_header=False, lifespan="off"
     )
     return _Server(config)
+
+
+def run_loop_process(main: Coroutine[Any, Any, None]) -> NoReturn:
+    """Run a loop process's ``main`` coroutine on uvloop (asyncio's loop without it) and
+    exit 0 once it returns: its own SIGTERM handling decides when that is."""
+    try:
+        import uvloop
+
+        loop_factory: Any = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it
+        loop_factory = None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main)
+    sys.exit(0)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,7 +28,7 @@ from rcm_kit.db import TenantConnectionResolver, create_engine
 from rcm_kit.logging import configure_logging, get_logger
 from rcm_kit.settings import load_settings
 from rcm_kit.tenancy import TenantDirectory
-from rcm_kit.web import embedded_server, metrics_response
+from rcm_kit.web import embedded_server, metrics_response, run_loop_process
 
 PROCESS = "sweeps-supervisor"
 log = get_logger(__name__)
@@ -111,15 +109,7 @@ async def serve(settings: SupervisorSettings) -> None:
 def main() -> None:
     settings = load_settings(SupervisorSettings, PROCESS)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, PROCESS)
-    try:
-        import uvloop
-
-        loop_factory: Any = uvloop.new_event_loop
-    except ImportError:  # pragma: no cover - uvicorn[standard] brings it
-        loop_factory = None
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(serve(settings))
-    sys.exit(0)
+    run_loop_process(serve(settings))
 
 
 if __name__ == "__main__":

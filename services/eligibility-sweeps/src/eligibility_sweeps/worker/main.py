@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from typing import Any
 
 from prometheus_client import Gauge
@@ -36,7 +35,7 @@ from eligibility_sweeps.worker.settings import WorkerSettings
 from rcm_kit.clock import Clock
 from rcm_kit.logging import configure_logging, get_logger
 from rcm_kit.settings import load_settings
-from rcm_kit.web import embedded_server, metrics_response
+from rcm_kit.web import embedded_server, metrics_response, run_loop_process
 
 log = get_logger(__name__)
 
@@ -166,15 +165,7 @@ def main() -> None:
     if settings.LOG_LEVEL != "DEBUG":
         for noisy in ("arq", "httpx"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        import uvloop
-
-        loop_factory: Any = uvloop.new_event_loop
-    except ImportError:  # pragma: no cover - uvicorn[standard] brings it
-        loop_factory = None
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(serve(settings))
-    sys.exit(0)
+    run_loop_process(serve(settings))
 
 
 if __name__ == "__main__":

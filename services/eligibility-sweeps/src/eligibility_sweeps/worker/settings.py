@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import math
 
-from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, model_validator
 
+from eligibility_sweeps.config import PartnerSettings
 from rcm_kit.settings import CommonSettings
 
 # The longest a trading partner may take to answer (``trading_partner.timeout_seconds``).
 MAX_PARTNER_TIMEOUT_SECONDS = 60
 
 
-class WorkerSettings(CommonSettings):
+class WorkerSettings(CommonSettings, PartnerSettings):
     """``sweeps-worker``: the arq worker that runs eligibility sweeps."""
 
     SWEEPS_WORKER_HOST: str = Field(
@@ -132,25 +132,6 @@ class WorkerSettings(CommonSettings):
         "still in flight then stay claimed (see SWEEP_CLAIM_TIMEOUT_SECONDS).",
     )
 
-    # The same three as sweeps-api's: the worker sends 270s through the same partners.
-    SECRETS_KEY: SecretStr | None = Field(
-        default=None,
-        description="Fernet key(s) that decrypt trading partners' passwords and tokens "
-        "(the same as sweeps-api's).",
-    )
-    PARTNER_BREAKER_COOLDOWN_SECONDS: float = Field(
-        default=30.0,
-        gt=0,
-        le=3600,
-        description="How long a trading partner's open circuit breaker refuses checks.",
-    )
-    PARTNER_RATE_WAIT_SECONDS: float = Field(
-        default=60.0,
-        gt=0,
-        le=3600,
-        description="The longest a 270 waits for a rate-limit token of its partner and payer.",
-    )
-
     @property
     def lanes(self) -> int:
         """Send jobs one sweep runs at once."""
@@ -161,20 +142,6 @@ class WorkerSettings(CommonSettings):
         lanes together never exceed SWEEP_MEMBER_CONCURRENCY."""
         before = lane * self.SWEEP_LANE_CONCURRENCY
         return max(0, min(self.SWEEP_LANE_CONCURRENCY, self.SWEEP_MEMBER_CONCURRENCY - before))
-
-    @field_validator("SECRETS_KEY")
-    @classmethod
-    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
-            return None
-        for key in value.get_secret_value().split(","):
-            try:
-                Fernet(key.strip())
-            except (ValueError, TypeError):
-                raise ValueError(
-                    "must be Fernet keys (URL-safe base64 of 32 bytes), comma-separated"
-                ) from None
-        return value
 
     @model_validator(mode="after")
     def _timeouts_fit(self) -> WorkerSettings:
