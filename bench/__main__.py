@@ -6,7 +6,9 @@
 - ``dispatcher``: one expiry-alert tick over 50 tenants x 20 due alerts (issue 3);
 - ``x12``: 270 build + 271 parse per second in-process, the pure X12 cost (issue 4);
 - ``checks``: eligibility checks per second through one sweeps-api against the sandbox,
-  next to the raw partner round trip (issue 4).
+  next to the raw partner round trip (issue 4);
+- ``roster``: the sweep worker's roster SQL over 100,000 and 1,000,000 service events,
+  with and without a covering index.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import check_throughput, contract_list, dispatcher_tick, gateway_overhead, x12_codec
+from bench import (
+    check_throughput,
+    contract_list,
+    dispatcher_tick,
+    gateway_overhead,
+    sweep_roster,
+    x12_codec,
+)
 
 BENCHMARKS: dict[str, Callable[[list[str]], None]] = {
     "gateway": gateway_overhead.main,
@@ -22,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], None]] = {
     "dispatcher": dispatcher_tick.main,
     "x12": x12_codec.main,
     "checks": check_throughput.main,
+    "roster": sweep_roster.main,
 }
 
 
