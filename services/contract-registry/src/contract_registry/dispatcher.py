@@ -48,7 +48,7 @@ from rcm_kit.logging import configure_logging, get_logger
 from rcm_kit.mail import MailSender, SendError
 from rcm_kit.settings import load_settings
 from rcm_kit.tenancy import Tenant, TenantDirectory
-from rcm_kit.web import embedded_server, metrics_response, run_loop_process
+from rcm_kit.web import embedded_server, metrics_response, run_loop_process, run_until_stopped
 
 PROCESS = "contracts-dispatcher"
 log = get_logger(__name__)
@@ -347,22 +347,17 @@ async def serve(settings: DispatcherSettings) -> None:
         interval_ms=settings.CONTRACT_EXPIRY_INTERVAL_MS,
         health=f"http://{settings.DISPATCHER_HOST}:{settings.DISPATCHER_HEALTH_PORT}/healthz",
     )
-    loop_task = asyncio.create_task(dispatcher.run())
-    stop_requested = asyncio.create_task(dispatcher.stopping.wait())
     try:
-        await asyncio.wait({loop_task, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
-        if not loop_task.done():
-            # Stopping: the loop starts nothing new; give the sends in flight their grace.
-            grace = settings.CONTRACT_EXPIRY_SHUTDOWN_GRACE_SECONDS
-            done, _ = await asyncio.wait({loop_task}, timeout=grace)
-            if not done:
-                log.warning("dispatcher.tick_abandoned", grace_seconds=grace)
-                loop_task.cancel()
-        await asyncio.gather(loop_task, return_exceptions=True)
+        # Stopping: the loop starts nothing new; the work in flight gets its grace.
+        await run_until_stopped(
+            dispatcher.run(),
+            dispatcher.stopping,
+            grace=settings.CONTRACT_EXPIRY_SHUTDOWN_GRACE_SECONDS,
+            name="dispatcher",
+        )
     finally:
-        stop_requested.cancel()
         health.should_exit = True
-        await asyncio.gather(health_task, stop_requested, return_exceptions=True)
+        await asyncio.gather(health_task, return_exceptions=True)
         await dispatcher.sender.close()
         await dispatcher.directory.dispose()
         if dispatcher.redis is not None:

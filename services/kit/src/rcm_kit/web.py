@@ -207,3 +207,23 @@ def run_loop_process(main: Coroutine[Any, Any, None]) -> NoReturn:
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(main)
     sys.exit(0)
+
+
+async def run_until_stopped(
+    loop: Coroutine[Any, Any, None], stopping: asyncio.Event, *, grace: float, name: str
+) -> None:
+    """Run a loop process's ``loop`` until it ends or ``stopping`` is set; then give the
+    work in flight ``grace`` seconds to finish before cancelling it (logged)."""
+    loop_task = asyncio.create_task(loop)
+    stop_requested = asyncio.create_task(stopping.wait())
+    try:
+        await asyncio.wait({loop_task, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
+        if not loop_task.done():
+            done, _ = await asyncio.wait({loop_task}, timeout=grace)
+            if not done:
+                log.warning(f"{name}.tick_abandoned", grace_seconds=grace)
+                loop_task.cancel()
+        await asyncio.gather(loop_task, return_exceptions=True)
+    finally:
+        stop_requested.cancel()
+        await asyncio.gather(stop_requested, return_exceptions=True)

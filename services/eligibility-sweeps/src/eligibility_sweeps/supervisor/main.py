@@ -28,7 +28,7 @@ from rcm_kit.db import TenantConnectionResolver, create_engine
 from rcm_kit.logging import configure_logging, get_logger
 from rcm_kit.settings import load_settings
 from rcm_kit.tenancy import TenantDirectory
-from rcm_kit.web import embedded_server, metrics_response, run_loop_process
+from rcm_kit.web import embedded_server, metrics_response, run_loop_process, run_until_stopped
 
 PROCESS = "sweeps-supervisor"
 log = get_logger(__name__)
@@ -87,21 +87,17 @@ async def serve(settings: SupervisorSettings) -> None:
         health=f"http://{settings.SWEEPS_SUPERVISOR_HOST}:"
         f"{settings.SWEEPS_SUPERVISOR_HEALTH_PORT}/healthz",
     )
-    loop_task = asyncio.create_task(supervisor.run())
-    stop_requested = asyncio.create_task(supervisor.stopping.wait())
     try:
-        await asyncio.wait({loop_task, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
-        if not loop_task.done():
-            grace = settings.SWEEPS_SUPERVISOR_SHUTDOWN_GRACE_SECONDS
-            done, _ = await asyncio.wait({loop_task}, timeout=grace)
-            if not done:
-                log.warning("supervisor.tick_abandoned", grace_seconds=grace)
-                loop_task.cancel()
-        await asyncio.gather(loop_task, return_exceptions=True)
+        # Stopping: the loop starts nothing new; the work in flight gets its grace.
+        await run_until_stopped(
+            supervisor.run(),
+            supervisor.stopping,
+            grace=settings.SWEEPS_SUPERVISOR_SHUTDOWN_GRACE_SECONDS,
+            name="supervisor",
+        )
     finally:
-        stop_requested.cancel()
         health.should_exit = True
-        await asyncio.gather(health_task, stop_requested, return_exceptions=True)
+        await asyncio.gather(health_task, return_exceptions=True)
         await close(supervisor)
         log.info("supervisor.stopped")
 
