@@ -41,7 +41,11 @@ TREE_METADATA = {
     "sweeps": sweeps_metadata,
     "contracts": contracts_metadata,
 }
-ROSTER_INDEXES = {("member_id", "service_date"), ("status", "service_date")}
+# A member's visits; the roster's first leg (keys, then INCLUDE columns: index-only).
+ROSTER_INDEXES = {
+    ("member_id", "service_date"),
+    ("status", "service_date", "facility_id", "member_id"),
+}
 
 
 async def _connect(url: str) -> asyncpg.Connection:

@@ -5,7 +5,8 @@ API.md's rule, in the two legs the product document describes:
 1. ``service.service_event`` in the run's dates (and facility) whose status is not
    CANCELLED or NO_SHOW (so a past window finds COMPLETED visits), grouped by member:
    each member's earliest visit in the window is its ``service_date``
-   (``ix_service_event_status_service_date``);
+   (``ix_service_event_roster``, (status, service_date) INCLUDE (facility_id,
+   member_id): an index-only scan);
 2. ``member.coverage_policy`` of those members: with ``payer_ids``, only members holding a
    policy of one of those payers are on the roster at all; and a member with no policy
    active on its service date (among those payers, when given) is written SKIPPED
