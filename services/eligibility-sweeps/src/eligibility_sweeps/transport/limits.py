@@ -12,8 +12,11 @@ tests can cross midnight without waiting for it.
 Keys live under ``prefix`` (``rcm:<tenant_id>``): tenants never share counters.
 
 - ``<prefix>:limits:partner:<id>:rate`` / ``...:payer:<id>:rate``: token buckets
-  (hash ``tokens``, ``at``), capacity ``max(1, rps)`` (a burst of one second), refilled
-  continuously; they expire once they would be full again.
+  (hash ``tokens``, ``at``) of one token, refilled continuously at ``rps``: requests
+  leave ``1 / rps`` apart, so no second ever carries more than the published rate (a
+  bucket of a second's worth would let ``2 * rps`` through in the first second, which a
+  payer counting per second answers with 429s); they expire once they would be full
+  again.
 - ``<prefix>:limits:payer:<id>:daily:<YYYY-MM-DD>``: 270s admitted that UTC day;
   expires after two days.
 - ``<prefix>:limits:partner:<id>:breaker``: hash ``state`` (``open`` or absent),
@@ -207,7 +210,7 @@ class _Bucket:
 
     @property
     def capacity(self) -> float:
-        return max(1.0, self.rps)
+        return 1.0
 
 
 class Limits:
