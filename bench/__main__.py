@@ -8,7 +8,10 @@
 - ``checks``: eligibility checks per second through one sweeps-api against the sandbox,
   next to the raw partner round trip (issue 4);
 - ``roster``: the sweep worker's roster SQL over 100,000 and 1,000,000 service events,
-  with and without a covering index.
+  with and without a covering index;
+- ``sweeps``: members per second of a 10,000-member sweep through one and two
+  ``sweeps-worker`` processes at 0 and 200 ms partner latency, next to the raw partner
+  round trip and the serial fan-out (issue 5).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from bench import (
     dispatcher_tick,
     gateway_overhead,
     sweep_roster,
+    sweep_throughput,
     x12_codec,
 )
 
@@ -32,6 +36,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], None]] = {
     "x12": x12_codec.main,
     "checks": check_throughput.main,
     "roster": sweep_roster.main,
+    "sweeps": sweep_throughput.main,
 }
 
 

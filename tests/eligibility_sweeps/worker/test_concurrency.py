@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import httpx
+import sqlalchemy as sa
 from arq.connections import ArqRedis
 
+from eligibility_sweeps.models import eligibility_sweep_run
+from eligibility_sweeps.run.service import SWEEP_QUEUE
+from eligibility_sweeps.worker import repository
 from eligibility_sweeps.worker.gate import PREFIX
-from tests.conftest import TenantFactory
+from eligibility_sweeps.worker.jobs import SWEEP_SEND_JOB, send_job_id
+from eligibility_sweeps.worker.roster import write_roster
+from tests.conftest import TenantFactory, tenant_session
 from tests.eligibility_sweeps.checks_support import make_world
 from tests.eligibility_sweeps.worker.support import (
     VISIT,
@@ -70,6 +76,50 @@ async def test_two_workers_share_one_sweep(
     assert len(requests) == 80
     assert len({r["subscriber_id"] for r in requests}) == 80
     assert most_at_once(requests, 0.1) <= 8
+
+
+async def test_lanes_queued_together_spread_over_workers_with_room_for_all(
+    roster: Roster, workers: Workers, sandbox: SandboxClient
+) -> None:
+    # A RUNNING run with its roster and all eight lanes already queued, as sweep.run
+    # leaves them, before either worker polls. Each worker could run every lane (16 job
+    # slots) and arq hands a worker every job it reads in one poll: the worker that polls
+    # first must offer the lanes beyond its first back to the queue for the other.
+    await sandbox.configure(latency_ms=50)
+    await roster.many("SPREAD", 160)
+    sweep_run_id = await roster.run(enqueue=False)
+    options = {
+        "SWEEP_MEMBER_CONCURRENCY": 16,
+        "SWEEP_LANE_CONCURRENCY": 2,
+        "SWEEP_SEND_JOB_SECONDS": 8,
+    }
+    settings = workers.settings(**options)
+    async with tenant_session(roster.tenant) as session:
+        await session.execute(
+            sa.update(eligibility_sweep_run)
+            .where(eligibility_sweep_run.c.sweep_run_id == sweep_run_id)
+            .values(status="RUNNING", started_at=sa.func.now())
+        )
+        run = await repository.get_run(session, sweep_run_id)
+        assert (await write_roster(session, run, at=datetime.now(UTC))).rows == 160
+    for lane in range(settings.lanes):
+        await roster.arq.enqueue_job(
+            SWEEP_SEND_JOB,
+            str(roster.tenant.tenant_id),
+            str(sweep_run_id),
+            lane,
+            _job_id=send_job_id(roster.tenant.tenant_id, sweep_run_id, lane),
+            _queue_name=SWEEP_QUEUE,
+        )
+    first, second = await asyncio.gather(workers.start(**options), workers.start(**options))
+
+    run = await roster.wait(sweep_run_id)
+
+    assert run.status == "COMPLETED"
+    assert counts(await roster.rows(sweep_run_id)) == {"RECEIVED": 160}
+    assert first.claimed + second.claimed == 160
+    assert min(first.claimed, second.claimed) >= 16, (first.claimed, second.claimed)
+    assert len(await sandbox.requests()) == 160
 
 
 async def test_member_concurrency_one_sends_strictly_one_after_the_other(

@@ -161,6 +161,8 @@ async def post(
                 files=files,
                 timeout=httpx.Timeout(seconds),
             )
+            # One buffer, so a multipart body leaves in one write rather than dozens.
+            request.read()
             response = await client.send(
                 request,
                 auth=auth,

@@ -28,7 +28,9 @@ lanes of every running sweep take turns on the workers' job slots, so a huge swe
 holds a worker for an hour and a small sweep's lanes get their turn within one window.
 A lane's id is unique, so a sweep never has more than ``SWEEP_MEMBER_CONCURRENCY``
 members in flight however many workers there are (1 = strictly serial), and the lanes
-spread over the worker processes that poll the queue. A lane that finds nothing to claim
+spread over the worker processes that poll the queue: a process already sending for a run
+hands each further lane of it back to the queue a few times per window
+(``WorkerRuntime.offer``), since arq gives one process every job it reads in a poll. A lane that finds nothing to claim
 checks whether the run is complete (after its own last commit) and ends.
 
 arq caveats, and how they are met: ``job_timeout`` (``SWEEP_JOB_TIMEOUT_SECONDS``) is
@@ -43,6 +45,7 @@ try, so both jobs allow ``MAX_TRIES`` (an exception still ends a job at once).
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -88,6 +91,12 @@ BACK_OF_THE_QUEUE = 0.001
 SUSPENDED_TENANT_SECONDS = 60.0
 # A lane stops sending this long before arq's job timeout.
 DEADLINE_MARGIN_SECONDS = 5.0
+# A lane offered to the other workers comes back to the queue after LANE_OFFER_SECONDS
+# plus a tenth of a second per lane number (mod LANE_OFFER_STAGGER), so lanes return one
+# by one, each to whichever process polls first; at most LANE_OFFERS times a window.
+LANE_OFFER_SECONDS = 0.2
+LANE_OFFER_STAGGER = 4
+LANE_OFFERS = 3
 
 
 def send_job_id(tenant_id: UUID, sweep_run_id: UUID, lane: int) -> str:
@@ -109,8 +118,29 @@ class WorkerRuntime:
     clock: Clock
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     lanes_running: int = 0
+    lanes_by_run: collections.Counter[UUID] = field(default_factory=collections.Counter)
+    offered: dict[tuple[UUID, int], tuple[float, int]] = field(default_factory=dict)
+    """Lanes this process offered to the other workers: until when, how many times."""
     claimed_members: int = 0
     """Members this process has claimed since it started."""
+
+    def offer(self, run_id: UUID, lane: int) -> bool:
+        """Whether to hand ``lane`` back to the queue for another worker process first:
+        arq hands a worker every job it reads in one poll, so one process would take all
+        of a sweep's lanes while the others idle. A process already sending for the run
+        offers a further lane up to ``LANE_OFFERS`` times per window, then runs it (with
+        no other worker, that costs a lane about a second per window)."""
+        if not self.lanes_by_run[run_id]:
+            return False
+        now = time.monotonic()
+        until, times = self.offered.get((run_id, lane), (0.0, 0))
+        if until <= now:
+            until, times = now + self.settings.SWEEP_SEND_JOB_SECONDS, 0
+        if times >= LANE_OFFERS:
+            return False
+        self.offered = {k: v for k, v in self.offered.items() if v[0] > now}
+        self.offered[(run_id, lane)] = (until, times + 1)
+        return True
 
     @classmethod
     def build(cls, settings: WorkerSettings, *, clock: Clock | None = None) -> WorkerRuntime:
@@ -357,14 +387,29 @@ async def sweep_send(ctx: dict[str, Any], tenant_id: str, sweep_run_id: str, lan
     """Send members of one run for one window (see the module text)."""
     runtime: WorkerRuntime = ctx[RUNTIME]
     entered = time.monotonic()
-    settings = runtime.settings
     if runtime.stopping.is_set():
         raise Retry(defer=BACK_OF_THE_QUEUE)  # another worker takes it
-    bind_context(tenant_id=tenant_id, sweep_run_id=sweep_run_id, lane=lane)
-    tenant = await _tenant(runtime, UUID(tenant_id))
+    run_id = UUID(sweep_run_id)
+    # Decided before the first await: the lanes of one poll start together.
+    if runtime.offer(run_id, lane):
+        raise Retry(defer=LANE_OFFER_SECONDS + 0.1 * (lane % LANE_OFFER_STAGGER))
+    runtime.lanes_by_run[run_id] += 1
+    try:
+        return await _send_window(runtime, UUID(tenant_id), run_id, lane, entered)
+    finally:
+        runtime.lanes_by_run[run_id] -= 1
+        if not runtime.lanes_by_run[run_id]:
+            del runtime.lanes_by_run[run_id]
+
+
+async def _send_window(
+    runtime: WorkerRuntime, tenant_id: UUID, run_id: UUID, lane: int, entered: float
+) -> str:
+    settings = runtime.settings
+    bind_context(tenant_id=str(tenant_id), sweep_run_id=str(run_id), lane=lane)
+    tenant = await _tenant(runtime, tenant_id)
     if tenant is None:
         return "unknown tenant"
-    run_id = UUID(sweep_run_id)
     async with runtime.directory.transaction(tenant) as session:
         run = await repository.get_run(session, run_id)
     if run is None or run.status != RunStatus.RUNNING.value:
