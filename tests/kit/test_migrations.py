@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -127,6 +128,23 @@ async def test_tenant_trees_upgrade_downgrade_and_upgrade_again(
 
     again = await migrations.upgrade_tenant(empty_database, trees)
     assert again == revisions
+
+
+async def test_two_migrations_at_once_take_turns(
+    empty_database: str, plugins: list[Plugin], migrations_dir: Path
+) -> None:
+    # A rollout's migration Job and an operator's `rcm migrate`, say: without the
+    # advisory lock both would run the first revision's CREATE TABLEs and one would fail.
+    trees = migrations.tenant_trees(plugins, migrations_dir)
+
+    first, second = await asyncio.gather(
+        migrations.upgrade_tenant(empty_database, trees),
+        migrations.upgrade_tenant(empty_database, trees),
+    )
+
+    assert first == second
+    assert all(first.values()), first
+    assert await _tables(empty_database) >= EXPECTED_TABLES
 
 
 @pytest.mark.parametrize("tree", list(TREE_METADATA))

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from rcm_kit.settings import ApiSettings
+
 GOOD = {
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/rcm",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
@@ -55,3 +57,13 @@ def test_no_way_to_verify_tokens_refuses_to_start() -> None:
     result = _start("contract_registry.app", JWT_SECRET="")
     assert result.returncode == 2
     assert "JWT_SECRET or JWT_JWKS_URL" in result.stderr
+
+
+def test_an_empty_token_setting_counts_as_not_set() -> None:
+    # KEY= in a ConfigMap or env file means "not set": an empty issuer must not demand
+    # iss == "" of every token, and an empty secret must not stand in for a real one.
+    settings = ApiSettings(**{**GOOD, "JWT_ISSUER": "", "JWT_AUDIENCE": " ", "JWT_JWKS_URL": ""})
+
+    assert (settings.JWT_ISSUER, settings.JWT_AUDIENCE, settings.JWT_JWKS_URL) == (None, None, None)
+    with pytest.raises(ValueError, match="JWT_SECRET or JWT_JWKS_URL"):
+        ApiSettings(**{**GOOD, "JWT_SECRET": ""})

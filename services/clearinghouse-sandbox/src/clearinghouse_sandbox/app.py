@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import uvicorn
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
@@ -16,7 +15,7 @@ from rcm_kit.clock import Clock
 from rcm_kit.errors import install_error_handlers
 from rcm_kit.logging import configure_logging, get_logger
 from rcm_kit.settings import load_settings
-from rcm_kit.web import RequestContextMiddleware, metrics_response
+from rcm_kit.web import RequestContextMiddleware, metrics_response, serve
 
 PROCESS = "clearinghouse-sandbox"
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -58,14 +57,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 def main() -> None:
     settings = load_settings(Settings, PROCESS)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, PROCESS)
-    # rcm_kit.web.serve, plus a bounded graceful shutdown (see SHUTDOWN_GRACE_SECONDS).
-    uvicorn.run(
+    # A bounded graceful shutdown (see SHUTDOWN_GRACE_SECONDS), exit 0 on SIGTERM.
+    serve(
         create_app(settings),
         host=settings.SANDBOX_HOST,
         port=settings.SANDBOX_PORT,
-        log_config=None,
-        server_header=False,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        grace=SHUTDOWN_GRACE_SECONDS,
     )
 
 

@@ -118,15 +118,27 @@ def _run(connection: sa.Connection, tree: Tree, action: str, revision: str) -> s
     ).get_current_revision()
 
 
+# The advisory lock (per database) a migration holds for its transaction.
+MIGRATION_LOCK = 0x52434D5F4D4947  # "RCM_MIG"
+
+
 async def apply(
     url: str, trees: Iterable[Tree], action: str = "upgrade", revision: str = "head"
 ) -> dict[str, Any]:
-    """Run ``action`` (upgrade/downgrade) on each tree in turn; returns each tree's revision."""
+    """Run ``action`` (upgrade/downgrade) on each tree in turn; returns each tree's revision.
+
+    Each tree runs in one transaction that first takes ``MIGRATION_LOCK`` on its database,
+    so two ``rcm migrate`` runs at once (a rollout's Job and an operator, two replicas'
+    init steps) take turns: the second finds the tree at head and does nothing, rather
+    than both running the same DDL."""
     engine = create_async_engine(url, poolclass=NullPool)
     revisions: dict[str, Any] = {}
     try:
         for tree in trees:
             async with engine.begin() as conn:
+                await conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
                 revisions[tree.name] = await conn.run_sync(_run, tree, action, revision)
     finally:
         await engine.dispose()

@@ -60,6 +60,13 @@ class CommonSettings(BaseSettings):
     def _database_url(cls, value: str) -> str:
         return normalise_database_url(value)
 
+    @field_validator("JWT_SECRET", "JWT_JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # A ConfigMap or env file often carries KEY= for "not set": an empty issuer would
+        # otherwise demand iss == "" and refuse every token.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("REDIS_URL")
     @classmethod
     def _redis_url(cls, value: str) -> str:

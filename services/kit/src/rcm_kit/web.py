@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import re
+import signal
 import sys
 import time
 import uuid
@@ -162,18 +163,46 @@ async def metrics_response() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def serve(app: Any, *, host: str, port: int, proxy_headers: bool = True) -> None:
-    """Run an HTTP process: our logging (not uvicorn's), no server header."""
+HTTP_SHUTDOWN_GRACE_SECONDS = 40
+"""On SIGTERM, how long an HTTP process lets the requests in flight finish before it
+cancels them: longer than the gateway waits on its slow routes (35 s by default), so a
+check or a "Send test" the caller still waits for is answered. An orchestrator should
+allow a little more before it sends SIGKILL (e.g. ``terminationGracePeriodSeconds: 45``)."""
+
+STARTUP_FAILURE = 3
+"""Exit status when the server never started (uvicorn's own)."""
+
+
+def serve(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    proxy_headers: bool = True,
+    grace: int = HTTP_SHUTDOWN_GRACE_SECONDS,
+) -> None:
+    """Run an HTTP process: our logging (not uvicorn's), no server header.
+
+    On SIGTERM (or SIGINT) it closes its listening socket, lets the requests in flight
+    finish for up to ``grace`` seconds (then cancels them), runs the app's shutdown and
+    returns, so the process exits 0. uvicorn alone re-raises the signal once it has shut
+    down, and a clean stop would look like a kill (-15, status 143).
+    """
     import uvicorn
 
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_config=None,
         proxy_headers=proxy_headers,
         server_header=False,
+        timeout_graceful_shutdown=grace,
     )
+    server = _server(config, handle_signals=True)
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
 
 
 def embedded_server(app: Any, *, host: str, port: int) -> Any:
@@ -184,14 +213,31 @@ def embedded_server(app: Any, *, host: str, port: int) -> Any:
     """
     import uvicorn
 
-    class _Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, server_header=False, lifespan="off"
     )
+    return _server(config, handle_signals=False)
+
+
+def _server(config: Any, *, handle_signals: bool) -> Any:
+    """A uvicorn server that never re-raises the signal that stopped it; it takes
+    SIGTERM and SIGINT only when ``handle_signals``."""
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if not handle_signals:
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
     return _Server(config)
 
 

@@ -125,11 +125,12 @@ class WorkerSettings(CommonSettings, PartnerSettings):
         "free again: how long a sweep whose workers all died blocks others.",
     )
     SWEEPS_WORKER_SHUTDOWN_GRACE_SECONDS: float = Field(
-        default=30.0,
+        default=75.0,
         ge=0,
         le=600,
-        description="On SIGTERM, how long the members in flight may take to finish; those "
-        "still in flight then stay claimed (see SWEEP_CLAIM_TIMEOUT_SECONDS).",
+        description="On SIGTERM, how long the members in flight may take to finish (the "
+        "longest partner timeout, 60 s, and time to save the answer); those still in flight "
+        "then stay claimed (see SWEEP_CLAIM_TIMEOUT_SECONDS).",
     )
 
     @property
