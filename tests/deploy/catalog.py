@@ -31,6 +31,16 @@ from pydantic_settings import BaseSettings
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
+# The process kinds that run for as long as the system does (compose and every overlay
+# must run each of them).
+SERVICE_SCRIPTS = (
+    "gateway",
+    "sweeps-api",
+    "sweeps-worker",
+    "sweeps-supervisor",
+    "contracts-api",
+    "contracts-dispatcher",
+)
 
 LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$")
 _LOOPBACK_IN_URL = re.compile(r"://([^/@]*@)?(127\.\d+\.\d+\.\d+|localhost|\[::1\])([:/]|$)")

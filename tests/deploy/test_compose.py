@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy import compose
-from tests.deploy.catalog import DEPLOY, REPO
+from tests.deploy.catalog import DEPLOY, REPO, SERVICE_SCRIPTS
 
 COMPOSE = DEPLOY / "compose.yaml"
 FIXTURES = Path(__file__).parent / "fixtures" / "compose"
@@ -47,15 +47,7 @@ def test_every_service_of_ours_runs_a_console_script() -> None:
         for item in ours.values()
         if item.invocation and item.invocation.process
     }
-    for script in (
-        "gateway",
-        "sweeps-api",
-        "sweeps-worker",
-        "sweeps-supervisor",
-        "contracts-api",
-        "contracts-dispatcher",
-        "rcm",
-    ):
+    for script in (*SERVICE_SCRIPTS, "rcm"):
         assert script in scripts, f"compose runs no {script}"
 
 

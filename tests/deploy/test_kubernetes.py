@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.deploy import k8s, kustomize
-from tests.deploy.catalog import DEPLOY
+from tests.deploy.catalog import DEPLOY, SERVICE_SCRIPTS
 from tests.deploy.dockerfile import parse
 
 K8S = DEPLOY / "k8s"
@@ -28,14 +28,6 @@ OVERLAYS = sorted(p.parent for p in (K8S / "overlays").glob("*/kustomization.yam
     K8S / "overlays" / "prod",
 ]
 FIXTURES = Path(__file__).parent / "fixtures"
-LONG_RUNNING = (
-    "gateway",
-    "sweeps-api",
-    "sweeps-worker",
-    "sweeps-supervisor",
-    "contracts-api",
-    "contracts-dispatcher",
-)
 
 
 def test_layout() -> None:
@@ -75,7 +67,7 @@ def test_overlay_matches_the_code(overlay: Path) -> None:
 def test_overlay_runs_every_process(overlay: Path) -> None:
     rendering = k8s.load_rendering(overlay)
     running = k8s.processes_of(rendering)
-    for script in LONG_RUNNING:
+    for script in SERVICE_SCRIPTS:
         assert script in running, f"{overlay.name} runs no {script}"
         for container in running[script]:
             assert container.workload["kind"] == "Deployment", container.where
