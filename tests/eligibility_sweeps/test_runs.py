@@ -16,13 +16,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from arq.connections import ArqRedis
-from arq.constants import default_queue_name, job_key_prefix
 
 from eligibility_sweeps.models import eligibility_sweep_run, sweep_run_member, sweep_schedule
-from eligibility_sweeps.run.service import run_job_id, window_dates
+from eligibility_sweeps.run.service import open_arq_pool, run_job_id, window_dates
 from rcm_kit.tenancy import Tenant
 from tests.conftest import TenantFactory, auth, tenant_session
 from tests.eligibility_sweeps.factories import add_facility, add_member, add_payer
+from tests.eligibility_sweeps.supervisor.support import drop_jobs
 from tests.eligibility_sweeps.test_members_api import audit_rows
 
 RUNS = "/api/v1/eligibility/sweeps/runs"
@@ -31,8 +31,9 @@ READ, WRITE = "eligibility.read", "eligibility.update"
 
 
 @pytest.fixture
-async def arq_pool(redis_url: str) -> AsyncIterator[ArqRedis]:
-    pool = ArqRedis.from_url(redis_url)
+async def arq_pool(redis_url: str, master_url: str) -> AsyncIterator[ArqRedis]:
+    """The queue sweeps-api (of this test session's master database) enqueues into."""
+    pool = open_arq_pool(redis_url, master_url)
     yield pool
     await pool.aclose()
 
@@ -148,17 +149,6 @@ class Sweeps:
         return None
 
 
-async def _drop_jobs(pool: ArqRedis, tenant: Tenant) -> None:
-    """Take this tenant's jobs out of the shared Redis (its database is dropped anyway)."""
-    pattern = f"{job_key_prefix}sweep.run:{tenant.tenant_id}:*"
-    keys = [key async for key in pool.scan_iter(match=pattern)]
-    if keys:
-        await pool.zrem(
-            default_queue_name, *(k.decode().removeprefix(job_key_prefix) for k in keys)
-        )
-        await pool.delete(*keys)
-
-
 async def _sweeps(
     make_tenant: TenantFactory,
     client: httpx.AsyncClient,
@@ -178,7 +168,7 @@ async def env(
 ) -> AsyncIterator[Sweeps]:
     made = await _sweeps(make_tenant, sweeps, arq_pool)
     yield made
-    await _drop_jobs(arq_pool, made.tenant)
+    await drop_jobs(arq_pool, made.tenant)
 
 
 async def test_an_adhoc_run_by_dates_is_queued_and_its_job_is_in_redis(env: Sweeps) -> None:
@@ -241,7 +231,7 @@ async def test_relative_dates_count_from_today_in_the_tenants_time_zone(
             (day.isoformat(), (day + timedelta(days=7)).isoformat()) for day in (before, after)
         }
     finally:
-        await _drop_jobs(arq_pool, env.tenant)
+        await drop_jobs(arq_pool, env.tenant)
 
 
 def test_window_dates_count_days_in_the_given_zone() -> None:
@@ -662,4 +652,4 @@ async def test_another_tenants_run_and_schedule_are_404(
         assert await env.runs() == []
         assert (await other.run(run_id))["status"] == "QUEUED"
     finally:
-        await _drop_jobs(arq_pool, other.tenant)
+        await drop_jobs(arq_pool, other.tenant)

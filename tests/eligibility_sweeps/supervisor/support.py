@@ -14,7 +14,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from arq.connections import ArqRedis
-from arq.constants import default_queue_name, job_key_prefix
+from arq.constants import job_key_prefix
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -62,7 +62,7 @@ class Cluster:
             supervisor.stop()
             await supervisor.directory.dispose()
             await supervisor.arq.aclose()
-        redis: Redis = Redis.from_url(self.redis_url)
+        redis = open_arq_pool(self.redis_url, self.master_url)
         try:
             for tenant in self.tenants:
                 await drop_jobs(redis, tenant)
@@ -104,7 +104,7 @@ class Cluster:
         )
         supervisor = Supervisor(
             directory=directory,
-            arq=open_arq_pool(self.redis_url),
+            arq=open_arq_pool(self.redis_url, self.master_url),
             settings=self.settings(**overrides),
             clock=clock,
         )
@@ -122,14 +122,14 @@ class Cluster:
         return server
 
 
-async def drop_jobs(redis: Redis, tenant: Tenant) -> None:
-    """Take a tenant's sweep.run jobs out of the shared Redis."""
+async def drop_jobs(pool: ArqRedis, tenant: Tenant) -> None:
+    """Take a tenant's sweep.run jobs out of the shared Redis (out of ``pool``'s queue)."""
     pattern = f"{job_key_prefix}sweep.run:{tenant.tenant_id}:*"
-    keys = [key async for key in redis.scan_iter(match=pattern)]
+    keys = [key async for key in pool.scan_iter(match=pattern)]
     if keys:
-        await redis.delete(*keys)
-        await redis.zrem(
-            default_queue_name, *(k.decode().removeprefix(job_key_prefix) for k in keys)
+        await pool.delete(*keys)
+        await pool.zrem(
+            pool.default_queue_name, *(k.decode().removeprefix(job_key_prefix) for k in keys)
         )
 
 

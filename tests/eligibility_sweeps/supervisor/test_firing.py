@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from redis.asyncio import Redis
 
 from eligibility_sweeps.models import audit_event
+from eligibility_sweeps.redis_names import sweep_queue
 from eligibility_sweeps.run.service import run_job_id
 from eligibility_sweeps.supervisor.firing import Outcome
 from eligibility_sweeps.supervisor.slots import MISSED_REASON
@@ -74,7 +75,8 @@ async def test_a_due_schedule_fires_one_queued_scheduled_run_and_its_job_is_in_r
     assert schedule.last_fired_at == due
     assert supervisor.armed.get(tenant.tenant_id, schedule_id) == schedule.next_fire_at
     assert await job_exists(redis, tenant, run.sweep_run_id), "the sweep.run job is not in Redis"
-    job_ids = [m.decode() for m in await redis.zrange("arq:queue", 0, -1)]
+    # In this deployment's queue (named after its master database), where its workers look.
+    job_ids = [m.decode() for m in await redis.zrange(sweep_queue(cluster.master_url), 0, -1)]
     assert run_job_id(tenant.tenant_id, run.sweep_run_id) in job_ids
     async with tenant_session(tenant) as session:
         actors = (

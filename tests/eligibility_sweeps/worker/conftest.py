@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from arq.connections import ArqRedis
 
+from eligibility_sweeps.run.service import open_arq_pool
 from tests.eligibility_sweeps.checks_support import World
 from tests.eligibility_sweeps.worker.support import Roster, Workers, make_roster, worker_redis_url
 
@@ -23,8 +24,9 @@ async def worker_redis(redis_url: str) -> str:
 
 
 @pytest.fixture
-async def arq(worker_redis: str) -> AsyncIterator[ArqRedis]:
-    client = ArqRedis.from_url(worker_redis)
+async def arq(worker_redis: str, master_url: str) -> AsyncIterator[ArqRedis]:
+    """Enqueues into the queue the workers of this session's master database read."""
+    client = open_arq_pool(worker_redis, master_url)
     yield client
     await client.aclose()
 

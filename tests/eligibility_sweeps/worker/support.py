@@ -34,7 +34,7 @@ from eligibility_sweeps.models import (
     service_event,
     sweep_run_member,
 )
-from eligibility_sweeps.run.service import SWEEP_QUEUE, SWEEP_RUN_JOB, create_run, run_job_id
+from eligibility_sweeps.run.service import SWEEP_RUN_JOB, create_run, run_job_id
 from eligibility_sweeps.worker.main import SweepsWorker
 from eligibility_sweeps.worker.settings import WorkerSettings
 from rcm_kit.clock import SystemClock
@@ -248,7 +248,6 @@ class Roster:
             str(self.tenant.tenant_id),
             str(sweep_run_id),
             _job_id=run_job_id(self.tenant.tenant_id, sweep_run_id),
-            _queue_name=SWEEP_QUEUE,
         )
         return job is not None
 

@@ -17,9 +17,8 @@ import sqlalchemy as sa
 from arq.connections import ArqRedis
 
 from eligibility_sweeps.models import eligibility_sweep_run
-from eligibility_sweeps.run.service import SWEEP_QUEUE
+from eligibility_sweeps.redis_names import gate_prefix
 from eligibility_sweeps.worker import repository
-from eligibility_sweeps.worker.gate import PREFIX
 from eligibility_sweeps.worker.jobs import SWEEP_SEND_JOB, send_job_id
 from eligibility_sweeps.worker.roster import write_roster
 from tests.conftest import TenantFactory, tenant_session
@@ -109,7 +108,6 @@ async def test_lanes_queued_together_spread_over_workers_with_room_for_all(
             str(sweep_run_id),
             lane,
             _job_id=send_job_id(roster.tenant.tenant_id, sweep_run_id, lane),
-            _queue_name=SWEEP_QUEUE,
         )
     first, second = await asyncio.gather(workers.start(**options), workers.start(**options))
 
@@ -146,7 +144,9 @@ async def test_ingest_queue_concurrency_and_tenant_fairness(
     make_tenant: TenantFactory,
     api: httpx.AsyncClient,
     arq: ArqRedis,
+    master_url: str,
 ) -> None:
+    gate = gate_prefix(master_url)
     await sandbox.configure(latency_ms=200)
     other_tenant = await _roster(make_tenant, api, sandbox, arq)
     third_tenant = await _roster(make_tenant, api, sandbox, arq)
@@ -160,13 +160,13 @@ async def test_ingest_queue_concurrency_and_tenant_fairness(
     await third_tenant.many("LATE", 2)
     late = await third_tenant.run(enqueue=False)
     await workers.start(INGEST_QUEUE_CONCURRENCY=2, SWEEP_MEMBER_CONCURRENCY=2)
-    peak = _Peak(arq)
+    peak = _Peak(arq, gate)
     sampler = asyncio.create_task(peak.sample())
     try:
         await roster.enqueue(big)
         await roster.wait(big, lambda r: r.status == "RUNNING")
         await roster.enqueue(second)
-        await _waiting(arq, roster.tenant.tenant_id, second)
+        await _waiting(arq, gate, roster.tenant.tenant_id, second)
         await other_tenant.enqueue(small)
         await other_tenant.wait(small, lambda r: r.status != "QUEUED")
         await third_tenant.enqueue(late)
@@ -208,9 +208,9 @@ async def _roster(
     return await make_roster(world, arq)
 
 
-async def _waiting(arq: ArqRedis, tenant_id: UUID, sweep_run_id: UUID) -> None:
+async def _waiting(arq: ArqRedis, gate: str, tenant_id: UUID, sweep_run_id: UUID) -> None:
     holder = f"{tenant_id}:{sweep_run_id}"
-    await wait_for(lambda: arq.zscore(f"{PREFIX}:waiting", holder), _not_none, within=10)
+    await wait_for(lambda: arq.zscore(f"{gate}:waiting", holder), _not_none, within=10)
 
 
 _not_none: Callable[[Any], bool] = lambda value: value is not None  # noqa: E731
@@ -219,11 +219,12 @@ _not_none: Callable[[Any], bool] = lambda value: value is not None  # noqa: E731
 class _Peak:
     """The most sweeps holding a slot at once, sampled every 10 ms."""
 
-    def __init__(self, arq: ArqRedis) -> None:
+    def __init__(self, arq: ArqRedis, gate: str) -> None:
         self.arq = arq
+        self.gate = gate
         self.value = 0
 
     async def sample(self) -> None:
         while True:
-            self.value = max(self.value, int(await self.arq.zcard(f"{PREFIX}:leases")))
+            self.value = max(self.value, int(await self.arq.zcard(f"{self.gate}:leases")))
             await asyncio.sleep(0.01)

@@ -20,11 +20,12 @@ from uuid import UUID, uuid4
 
 import pytest
 import sqlalchemy as sa
+from arq.connections import ArqRedis
 from arq.worker import Retry
-from redis.asyncio import Redis
 from sqlalchemy.exc import IntegrityError
 
 from eligibility_sweeps.models import service_event, sweep_run_member
+from eligibility_sweeps.run.service import open_arq_pool
 from eligibility_sweeps.worker.jobs import RUNTIME, sweep_run
 from tests.conftest import auth, tenant_session
 from tests.eligibility_sweeps.factories import add_facility
@@ -38,9 +39,9 @@ READ, WRITE = "eligibility.read", "eligibility.update"
 
 
 @pytest.fixture
-async def api_redis(redis_url: str) -> AsyncIterator[Redis]:
-    """The Redis the API under test enqueues into (no worker consumes it)."""
-    client = Redis.from_url(redis_url)
+async def api_redis(redis_url: str, master_url: str) -> AsyncIterator[ArqRedis]:
+    """The queue the API under test enqueues into (no worker consumes it)."""
+    client = open_arq_pool(redis_url, master_url)
     yield client
     await client.aclose()
 
@@ -181,7 +182,7 @@ async def test_a_run_fired_again_and_again_writes_each_member_once_and_sends_onc
 
 
 async def test_rerunning_a_cancelled_sweep_sends_the_skipped_members(
-    roster: Roster, workers: Workers, sandbox: SandboxClient, api_redis: Redis
+    roster: Roster, workers: Workers, sandbox: SandboxClient, api_redis: ArqRedis
 ) -> None:
     await sandbox.configure(latency_ms=400)
     await roster.many("CUT", 8)
@@ -223,7 +224,7 @@ async def test_rerunning_a_cancelled_sweep_sends_the_skipped_members(
 
 
 async def test_pausing_a_schedule_lets_its_run_in_flight_drain(
-    roster: Roster, workers: Workers, sandbox: SandboxClient, api_redis: Redis
+    roster: Roster, workers: Workers, sandbox: SandboxClient, api_redis: ArqRedis
 ) -> None:
     await sandbox.configure(latency_ms=300)
     await roster.many("DRAIN", 6)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from arq.constants import job_key_prefix
 
 from eligibility_sweeps.models import eligibility_sweep_run, sweep_run_member
-from eligibility_sweeps.run.service import SWEEP_QUEUE, run_job_id
+from eligibility_sweeps.run.service import run_job_id
 from eligibility_sweeps.worker.jobs import RUNTIME, sweep_run
 from tests.conftest import auth, tenant_session
 from tests.eligibility_sweeps.factories import add_payer
@@ -296,7 +296,9 @@ async def test_a_finished_runs_job_changes_nothing(
 
 
 async def _queue_drained(roster: Roster) -> None:
-    await wait_for(lambda: roster.arq.zcard(SWEEP_QUEUE), lambda n: n == 0, within=10)
+    await wait_for(
+        lambda: roster.arq.zcard(roster.arq.default_queue_name), lambda n: n == 0, within=10
+    )
 
 
 async def snapshot(roster: Roster, sweep_run_id: UUID) -> Any:

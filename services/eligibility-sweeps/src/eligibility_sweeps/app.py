@@ -28,7 +28,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     async def start(runtime: Runtime) -> None:
         runtime.extras["checks"] = build_pipeline(settings, runtime)
-        runtime.extras[ARQ_POOL] = arq_pool = open_arq_pool(settings.REDIS_URL)
+        runtime.extras[ARQ_POOL] = arq_pool = open_arq_pool(
+            settings.REDIS_URL, settings.DATABASE_URL
+        )
         runtime.closers.append(arq_pool.aclose)
 
     return create_service_app(

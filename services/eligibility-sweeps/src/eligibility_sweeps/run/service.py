@@ -25,7 +25,6 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from arq.connections import ArqRedis
-from arq.constants import default_queue_name
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eligibility_sweeps.models import (
@@ -36,6 +35,7 @@ from eligibility_sweeps.models import (
     RunTrigger,
     audit_event,
 )
+from eligibility_sweeps.redis_names import sweep_queue
 from eligibility_sweeps.run import repository
 from eligibility_sweeps.run.schemas import (
     MemberView,
@@ -61,8 +61,6 @@ RUN_NOT_FOUND = "No sweep run with this sweep_run_id in your organization."
 
 # The arq job that sweeps one run: ``sweep.run(ctx, tenant_id: str, sweep_run_id: str)``.
 SWEEP_RUN_JOB = "sweep.run"
-# arq's default queue; the worker listens on the same one.
-SWEEP_QUEUE = default_queue_name
 # How long the worker must keep the result of ``sweep.run``: not at all (see
 # ``run_job_id``). Register it as ``arq.worker.func(sweep_run, name=SWEEP_RUN_JOB,
 # keep_result=RUN_JOB_KEEP_RESULT)``.
@@ -500,9 +498,11 @@ async def _audit(
     )
 
 
-def open_arq_pool(redis_url: str) -> ArqRedis:
-    """An arq client for enqueueing (connects on first use; close it with ``aclose``)."""
+def open_arq_pool(redis_url: str, database_url: str) -> ArqRedis:
+    """An arq client whose jobs go to this deployment's queue (``redis_names``);
+    connects on first use; close it with ``aclose``."""
     pool: ArqRedis = ArqRedis.from_url(redis_url)
+    pool.default_queue_name = sweep_queue(database_url)
     return pool
 
 
@@ -538,7 +538,6 @@ async def enqueue_run(arq_pool: ArqRedis, tenant_id: UUID, sweep_run_id: UUID) -
         str(tenant_id),
         str(sweep_run_id),
         _job_id=run_job_id(tenant_id, sweep_run_id),
-        _queue_name=SWEEP_QUEUE,
     )
     log.info(
         "sweep.run_enqueued" if job is not None else "sweep.run_already_enqueued",

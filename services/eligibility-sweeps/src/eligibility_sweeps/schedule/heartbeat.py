@@ -29,8 +29,8 @@ from datetime import datetime
 from uuid import UUID
 
 from redis.asyncio import Redis
-from sqlalchemy.engine import make_url
 
+from eligibility_sweeps.redis_names import namespace
 from rcm_kit.clock import rfc3339
 
 __all__ = [
@@ -54,7 +54,7 @@ class Heartbeat:
 
 
 def status_key(database_url: str) -> str:
-    return f"rcm:{make_url(database_url).database or 'rcm'}:sweeps:scheduler"
+    return f"{namespace(database_url)}:scheduler"
 
 
 def armed_key(database_url: str) -> str:

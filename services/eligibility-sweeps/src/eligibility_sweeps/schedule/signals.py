@@ -26,8 +26,8 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy.engine import make_url
 
+from eligibility_sweeps.redis_names import namespace
 from rcm_kit.logging import get_logger
 
 __all__ = ["ChangeKind", "ScheduleChange", "change_channel", "parse_change", "publish_change"]
@@ -51,7 +51,7 @@ class ScheduleChange:
 
 
 def change_channel(database_url: str) -> str:
-    return f"rcm:{make_url(database_url).database or 'rcm'}:sweeps:schedule-changes"
+    return f"{namespace(database_url)}:schedule-changes"
 
 
 async def publish_change(

@@ -55,7 +55,7 @@ def build(settings: SupervisorSettings, *, clock: Clock | None = None) -> Superv
     )
     return Supervisor(
         directory=TenantDirectory(master, resolver, settings.TENANT_CACHE_SECONDS),
-        arq=open_arq_pool(settings.REDIS_URL),
+        arq=open_arq_pool(settings.REDIS_URL, settings.DATABASE_URL),
         settings=settings,
         clock=clock,
     )

@@ -3,7 +3,7 @@ worker process, a tenant sends one sweep at a time, and waiting sweeps get slots
 order they asked for them.
 
 One Lua script decides, so two workers can never both take the last slot. Keys (under
-``sweeps:gate``, shared by every worker on the Redis):
+``rcm:<master db>:sweeps:gate``, shared by every worker of the deployment):
 
 - ``:leases`` ZSET ``<tenant>:<run>`` → lease expiry (Redis time, ms). A holder renews
   its lease while it sends (the run's ``sweep.run`` tick and each send job); a lease not
@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from redis.asyncio import Redis
-
-PREFIX = "sweeps:gate"
 
 # KEYS: leases, tenants, waiting, seen. ARGV: holder, tenant, limit, lease ms, stale ms.
 # Returns 1 when the holder holds the slot now (taken or renewed), else 0.
@@ -95,7 +93,8 @@ class SweepGate:
     lease_seconds: float
     stale_seconds: float
     """A waiter that has not asked again for this long is forgotten."""
-    prefix: str = PREFIX
+    prefix: str
+    """Where its keys live: ``redis_names.gate_prefix``."""
 
     def __post_init__(self) -> None:
         self._acquire = self.redis.register_script(_ACQUIRE)

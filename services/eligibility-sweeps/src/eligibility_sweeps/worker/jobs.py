@@ -61,10 +61,11 @@ from sqlalchemy.exc import DBAPIError
 
 from eligibility_sweeps.check.pipeline import CheckPipeline
 from eligibility_sweeps.models import RunStatus
+from eligibility_sweeps.redis_names import gate_prefix
 from eligibility_sweeps.run.service import (
     RUN_JOB_KEEP_RESULT,
-    SWEEP_QUEUE,
     SWEEP_RUN_JOB,
+    open_arq_pool,
 )
 from eligibility_sweeps.trading_partner.credentials import SecretBox
 from eligibility_sweeps.worker import repository
@@ -160,7 +161,7 @@ class WorkerRuntime:
             settings=settings,
             directory=TenantDirectory(master, resolver, settings.TENANT_CACHE_SECONDS),
             redis=redis,
-            arq=ArqRedis.from_url(settings.REDIS_URL),
+            arq=open_arq_pool(settings.REDIS_URL, settings.DATABASE_URL),
             pipeline=CheckPipeline(
                 redis=redis,
                 http=http,
@@ -174,6 +175,7 @@ class WorkerRuntime:
                 limit=settings.INGEST_QUEUE_CONCURRENCY,
                 lease_seconds=settings.SWEEP_SLOT_LEASE_SECONDS,
                 stale_seconds=max(10.0, 5 * poll),
+                prefix=gate_prefix(settings.DATABASE_URL),
             ),
             clients=ClientPool(settings.SWEEP_LANE_CONCURRENCY),
             clock=clock,
@@ -209,7 +211,7 @@ def create_worker(runtime: WorkerRuntime, *, burst: bool = False) -> Worker:
                 sweep_send, name=SWEEP_SEND_JOB, keep_result=0, timeout=timeout, max_tries=MAX_TRIES
             ),
         ],
-        queue_name=SWEEP_QUEUE,
+        queue_name=runtime.arq.default_queue_name,
         redis_pool=runtime.arq,
         burst=burst,
         handle_signals=False,
@@ -358,7 +360,6 @@ class _Driver:
                 str(self.sweep_run_id),
                 lane,
                 _job_id=job_id,
-                _queue_name=SWEEP_QUEUE,
             )
 
     async def _housekeeping(self) -> bool:
