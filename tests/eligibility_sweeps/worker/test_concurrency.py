@@ -18,11 +18,14 @@ from arq.connections import ArqRedis
 
 from eligibility_sweeps.models import eligibility_sweep_run
 from eligibility_sweeps.redis_names import gate_prefix
+from eligibility_sweeps.run.service import SWEEP_RUN_JOB, open_arq_pool, run_job_id
 from eligibility_sweeps.worker import repository
 from eligibility_sweeps.worker.jobs import SWEEP_SEND_JOB, send_job_id
 from eligibility_sweeps.worker.roster import write_roster
+from rcm_kit.db import database_url_for
 from tests.conftest import TenantFactory, tenant_session
 from tests.eligibility_sweeps.checks_support import make_world
+from tests.eligibility_sweeps.supervisor.support import drop_jobs
 from tests.eligibility_sweeps.worker.support import (
     VISIT,
     Roster,
@@ -118,6 +121,36 @@ async def test_lanes_queued_together_spread_over_workers_with_room_for_all(
     assert first.claimed + second.claimed == 160
     assert min(first.claimed, second.claimed) >= 16, (first.claimed, second.claimed)
     assert len(await sandbox.requests()) == 160
+
+
+async def test_a_deployment_sharing_the_redis_takes_no_job_of_another(
+    roster: Roster, workers: Workers, sandbox: SandboxClient, worker_redis: str, master_url: str
+) -> None:
+    # Staging beside production on one Redis: another master database, another queue.
+    await roster.many("OWN", 2)
+    sweep_run_id = await roster.run(enqueue=False)
+    elsewhere = open_arq_pool(worker_redis, database_url_for(master_url, "rcm_elsewhere"))
+    try:
+        assert await elsewhere.enqueue_job(
+            SWEEP_RUN_JOB,
+            str(roster.tenant.tenant_id),
+            str(sweep_run_id),
+            _job_id=run_job_id(roster.tenant.tenant_id, sweep_run_id),
+        )
+        await workers.start()
+        await asyncio.sleep(1.5)
+
+        assert (await roster.get_run(sweep_run_id)).status == "QUEUED"
+        assert await elsewhere.zcard(elsewhere.default_queue_name) == 1
+        assert len(await sandbox.requests()) == 0
+        await drop_jobs(elsewhere, roster.tenant)
+    finally:
+        await elsewhere.aclose()
+
+    assert await roster.enqueue(sweep_run_id)
+    run = await roster.wait(sweep_run_id)
+    assert run.status == "COMPLETED"
+    assert len(await sandbox.requests()) == 2
 
 
 async def test_member_concurrency_one_sends_strictly_one_after_the_other(
