@@ -23,6 +23,7 @@ import ssl
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -56,14 +57,22 @@ class _ArgumentsOnly(Settings):
 
 
 async def start_sandbox(
-    *, record_limit: int = 100_000, clock: Clock | None = None, **config: Any
+    *,
+    record_limit: int = 100_000,
+    clock: Clock | None = None,
+    credential_file: Path | None = None,
+    **config: Any,
 ) -> RunningServer:
     """A started sandbox with the default runtime config plus ``config`` (any field of
     ``PUT /sandbox/config``: ``latency_ms``, ``error_rate``, ``delivery``,
     ``delay_seconds``, ``inbound_url``, ``inbound_credential``, ``hang_seconds``,
     ``username``, ``password``, ``token``). The environment is not read, so a
     developer's ``SANDBOX_*`` variables cannot change a test. Stop it with ``stop()``."""
-    settings = _ArgumentsOnly(LOG_FORMAT="console", SANDBOX_RECORD_LIMIT=record_limit)
+    settings = _ArgumentsOnly(
+        LOG_FORMAT="console",
+        SANDBOX_RECORD_LIMIT=record_limit,
+        SANDBOX_INBOUND_CREDENTIAL_FILE=credential_file,
+    )
     app = create_app(settings, clock=clock)
     app.state.sandbox.configure(config)
     server = RunningServer(app)

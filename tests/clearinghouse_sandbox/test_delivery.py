@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from starlette.applications import Starlette
@@ -185,3 +186,28 @@ async def test_shutdown_cancels_pending_deliveries_and_records_missing_url() -> 
     started = time.perf_counter()
     await server.stop()
     assert time.perf_counter() - started < 2
+
+
+async def test_a_credential_file_written_after_start_is_sent_from_then_on(
+    inbox: tuple[Inbox, str], tmp_path: Path
+) -> None:
+    # compose writes the demo tenant's inbound token once the tenant exists, after the
+    # sandbox has started (SANDBOX_INBOUND_CREDENTIAL_FILE).
+    box, url = inbox
+    token_file = tmp_path / "inbound-token"
+    server = await start_sandbox(
+        credential_file=token_file, delivery="delayed", delay_seconds=0.05, inbound_url=url
+    )
+    try:
+        async with SandboxClient(server.url) as sandbox:
+            await sandbox.send_x12(make_270().x12)
+            before, _ = await box.first_accepted()
+            token_file.write_text(f"{CREDENTIAL}\n")
+            box.arrived.clear()
+            await sandbox.send_x12(make_270().x12)
+            after, _ = await box.first_accepted()
+    finally:
+        await server.stop()
+
+    assert "authorization" not in before
+    assert after["authorization"] == f"Bearer {CREDENTIAL}"

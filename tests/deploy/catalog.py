@@ -545,11 +545,16 @@ def resolve_shell(script: str) -> Invocation:
     the container is one process kind) or a harmless shell utility."""
     import shlex
 
-    lexer = shlex.shlex(script, posix=True, punctuation_chars=";&|()")
+    lexer = shlex.shlex(script, posix=True, punctuation_chars=";&|()<>")
     lexer.whitespace_split = True
     commands: list[list[str]] = [[]]
+    redirect = False
     for token in lexer:
-        if token in {";", "&&", "||", "|", "&", "(", ")"}:
+        if redirect:  # the file a redirection names is no argument of the command
+            redirect = False
+        elif token in {">", ">>", "<", ">|"}:
+            redirect = True
+        elif token in {";", "&&", "||", "|", "&", "(", ")"}:
             commands.append([])
         else:
             commands[-1].append(token)
@@ -630,7 +635,8 @@ def secret_in_value(name: str, value: str | None) -> str | None:
     """A committed value that looks like a real secret (None: fine)."""
     if value is None or value == "":
         return None
-    if SECRET_NAME.search(name.upper()):
+    if SECRET_NAME.search(name.upper()) and not name.upper().endswith("_FILE"):
+        # (``..._FILE`` names where a secret is read from, not the secret.)
         if PLACEHOLDER.search(value):
             return None
         return f"{name} holds a value that is not an obvious placeholder"

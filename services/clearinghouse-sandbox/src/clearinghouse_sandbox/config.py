@@ -9,6 +9,7 @@ change while running (address, port, record limit, logging).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -125,6 +126,12 @@ class Settings(BaseSettings):
     )
     SANDBOX_INBOUND_CREDENTIAL: str | None = Field(
         default=None, description="Bearer credential sent with delayed answers."
+    )
+    SANDBOX_INBOUND_CREDENTIAL_FILE: Path | None = Field(
+        default=None,
+        description="A file holding that credential, read at each delayed delivery while "
+        "none is configured (so it may be written after the sandbox starts, e.g. by a "
+        "one-shot container once the tenant exists).",
     )
     SANDBOX_HANG_SECONDS: float = Field(
         default=120.0, ge=0, le=MAX_WAIT_SECONDS, description="How long `SBX-HANG` waits."

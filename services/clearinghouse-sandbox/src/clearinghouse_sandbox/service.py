@@ -111,8 +111,21 @@ class Sandbox:
         self.records = Records(settings.SANDBOX_RECORD_LIMIT)
         self.clock = clock or SystemClock()
         self.control_numbers = ControlNumbers()
-        self.courier = Courier(records=self.records, clock=self.clock, config=lambda: self.config)
+        self._credential_file = settings.SANDBOX_INBOUND_CREDENTIAL_FILE
+        self.courier = Courier(records=self.records, clock=self.clock, config=self._delivery_config)
         self._random = rng or random.Random()  # not for secrets: picks latencies and 503s
+
+    def _delivery_config(self) -> SandboxConfig:
+        """The config a delivery uses: with the credential from
+        ``SANDBOX_INBOUND_CREDENTIAL_FILE`` while none is configured and the file holds one."""
+        config = self.config
+        if config.inbound_credential or self._credential_file is None:
+            return config
+        try:
+            credential = self._credential_file.read_text().strip()
+        except OSError:
+            return config
+        return config.updated({"inbound_credential": credential}) if credential else config
 
     def configure(self, changes: dict[str, Any]) -> SandboxConfig:
         self.config = self.config.updated(changes)
