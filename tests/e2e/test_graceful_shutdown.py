@@ -21,8 +21,9 @@ Where each kind is proved:
 - ``sweeps-supervisor``: ``tests/eligibility_sweeps/supervisor/test_process.py::
   test_the_process_fires_serves_health_and_metrics_and_exits_0_on_sigterm`` (after a
   firing; each firing is one transaction, so a stop mid-tick leaves it whole or undone).
-- ``rcm migrate``: not tested. It is a one-shot with Python's default SIGTERM action: the
-  process dies (status 143, rightly not 0: the job did not finish). Each tree of each
+- ``rcm migrate``: ``test_rcm_stops_on_sigterm_with_its_own_handler`` (here). A one-shot:
+  on SIGTERM it exits 143 (rightly not 0: the job did not finish) through its own handler,
+  which it needs as PID 1 of a container. Each tree of each
   database (master, then each tenant's reference, sweeps, contracts...) migrates in one
   transaction (``rcm_kit.migrations.apply``: ``engine.begin()`` around alembic, whose
   nested ``begin_transaction`` joins it), and PostgreSQL's DDL is transactional, so the
@@ -95,11 +96,12 @@ async def running(
             await asyncio.to_thread(process.wait, 10)
 
 
-def spawn(script: str, log: Path, settings: dict[str, Any]) -> subprocess.Popen[bytes]:
-    """The console script ``script`` with these settings, logging to ``log``."""
+def spawn(script: str, log: Path, settings: dict[str, Any], *args: str) -> subprocess.Popen[bytes]:
+    """The console script ``script`` (with ``args``) with these settings, logging to
+    ``log``."""
     env = {**os.environ, "LOG_FORMAT": "console", **{k: str(v) for k, v in settings.items()}}
     with log.open("wb") as output:
-        return subprocess.Popen([str(BIN / script)], env=env, stdout=output, stderr=output)
+        return subprocess.Popen([str(BIN / script), *args], env=env, stdout=output, stderr=output)
 
 
 def _read(log: Path) -> str:
@@ -376,3 +378,38 @@ async def test_the_dispatcher_finishes_the_mail_in_flight_and_claims_nothing_new
             assert all(len(smtp.for_alert(alert_id)) == 1 for alert_id in alerts)
     finally:
         smtp.stop()
+
+
+async def test_rcm_stops_on_sigterm_with_its_own_handler(tmp_path: Path) -> None:
+    # As PID 1 of a container (a Kubernetes Job) a signal with no handler is ignored, so
+    # `rcm` installs one: status 143 (128 + SIGTERM) from its own exit, not a kill (-15).
+    # Its database never answers here, so `rcm migrate` is mid-connect when signalled.
+    accepted = asyncio.Event()
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        accepted.set()
+
+    silent = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    log = tmp_path / "rcm.log"
+    env = {
+        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/rcm",
+        "REDIS_URL": "redis://127.0.0.1:9/0",
+    }
+    process = spawn("rcm", log, env, "migrate")
+    try:
+        async with asyncio.timeout(30):
+            await accepted.wait()
+        process.terminate()
+        code = await exit_code(process, log)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for writer in held:
+            writer.close()
+        silent.close()
+        await silent.wait_closed()
+
+    assert code == 128 + 15, _read(log)

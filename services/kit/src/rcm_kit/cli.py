@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -307,7 +308,17 @@ def import_file(
         raise typer.Exit(1) from None
 
 
+def _stop_on_sigterm(signum: int, _frame: object) -> None:
+    # Raised where the command is: the transaction in progress (a migration tree, an
+    # import) rolls back as its connection closes. Exit status 128 + 15, as a kill.
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    # Python's default for SIGTERM is to die, but as PID 1 of a container (a Kubernetes
+    # Job's `rcm migrate`) a signal without a handler is ignored, and the pod would wait
+    # out its whole grace period before SIGKILL.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     app(prog_name="rcm")
 
 
