@@ -36,9 +36,7 @@ requests in flight finish for up to their grace, then cancel what is left.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -70,12 +68,11 @@ from tests.contract_registry.delivery_support import (
     open_world,
 )
 from tests.eligibility_sweeps.checks_support import SECRETS_KEY, make_world
+from tests.processes import STARTUP_SECONDS, read_log, spawn, until_ready
 from tests.sandbox_support import SandboxClient, start_sandbox
 
-BIN = Path(sys.executable).parent
 SLOW_SECONDS = 2.5
 """How long the work in flight takes: ample time to see new connections refused first."""
-STARTUP_SECONDS = 60
 STOP_SECONDS = 20
 ALERTS = "/api/v1/admin/contracts/expiry-alerts"
 
@@ -88,39 +85,12 @@ async def running(
     it running."""
     process = spawn(script, log, settings)
     try:
-        await _until_ready(process, port, ready, log)
+        await until_ready(process, f"http://127.0.0.1:{port}", ready, log)
         yield process
     finally:
         if process.poll() is None:
             process.kill()
             await asyncio.to_thread(process.wait, 10)
-
-
-def spawn(script: str, log: Path, settings: dict[str, Any], *args: str) -> subprocess.Popen[bytes]:
-    """The console script ``script`` (with ``args``) with these settings, logging to
-    ``log``."""
-    env = {**os.environ, "LOG_FORMAT": "console", **{k: str(v) for k, v in settings.items()}}
-    with log.open("wb") as output:
-        return subprocess.Popen([str(BIN / script), *args], env=env, stdout=output, stderr=output)
-
-
-def _read(log: Path) -> str:
-    return log.read_text(errors="replace")
-
-
-async def _until_ready(process: subprocess.Popen[bytes], port: int, path: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(f"exited {process.returncode}:\n{_read(log)}")
-            try:
-                if (await client.get(path)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"not ready on port {port}:\n{_read(log)}")
 
 
 async def sigterm(
@@ -154,7 +124,7 @@ async def exit_code(process: subprocess.Popen[bytes], log: Path) -> int:
         return await asyncio.to_thread(process.wait, STOP_SECONDS)
     except subprocess.TimeoutExpired:
         raise AssertionError(
-            f"still running {STOP_SECONDS}s after SIGTERM:\n{_read(log)}"
+            f"still running {STOP_SECONDS}s after SIGTERM:\n{read_log(log)}"
         ) from None
 
 
@@ -179,12 +149,12 @@ async def test_the_sandbox_answers_the_slow_request_and_abandons_a_hang(tmp_path
 
     assert response.status_code == 200, response.text
     assert "ST*271*" in response.text
-    assert code == 0, _read(log)
+    assert code == 0, read_log(log)
     # The hang (120 s) was cut at the grace, not waited for.
     assert took < SANDBOX_GRACE_SECONDS + 5
     [outcome] = abandoned
     assert isinstance(outcome, httpx.TransportError) or outcome.status_code >= 500, outcome
-    assert "sandbox.stopped" in _read(log)
+    assert "sandbox.stopped" in read_log(log)
 
 
 async def in_flight(sandbox: SandboxClient, count: int) -> bool:
@@ -227,7 +197,7 @@ async def test_sweeps_api_finishes_the_eligibility_check_in_flight(
 
     assert response.status_code == 201, response.text
     assert response.json()["status"] == "RECEIVED"
-    assert code == 0, _read(log)
+    assert code == 0, read_log(log)
     async with open_tenant_session(world.tenant) as session:
         rows = (
             await session.execute(
@@ -277,7 +247,7 @@ async def test_contracts_api_finishes_the_send_test_in_flight(
 
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "SUCCESS", "matched_contracts": 0, "error": None}
-    assert code == 0, _read(log)
+    assert code == 0, read_log(log)
     assert len(smtp.for_alert(alert_id)) == 1
     assert [(d.kind, d.status) for d in await deliveries(tenant, alert_id)] == [("TEST", "SUCCESS")]
 
@@ -321,7 +291,7 @@ async def test_the_gateway_finishes_the_proxied_request_in_flight(tmp_path: Path
     assert response.status_code == 200, response.text
     assert response.json() == {"items": [], "next_cursor": None}
     assert response.headers["x-request-id"] == "shutdown-test"
-    assert code == 0, _read(log)
+    assert code == 0, read_log(log)
     assert seen == ["/api/v1/admin/contracts"]
 
 
@@ -355,7 +325,7 @@ async def test_the_dispatcher_finishes_the_mail_in_flight_and_claims_nothing_new
             process = spawn("contracts-dispatcher", log, settings)
             try:
                 started = await asyncio.to_thread(smtp.data_started.wait, STARTUP_SECONDS)
-                assert started, f"no mail in flight:\n{_read(log)}"
+                assert started, f"no mail in flight:\n{read_log(log)}"
                 process.terminate()
                 code = await exit_code(process, log)
             finally:
@@ -363,8 +333,8 @@ async def test_the_dispatcher_finishes_the_mail_in_flight_and_claims_nothing_new
                     process.kill()
                     await asyncio.to_thread(process.wait, 10)
 
-            assert code == 0, _read(log)
-            assert "dispatcher.stopped" in _read(log)
+            assert code == 0, read_log(log)
+            assert "dispatcher.stopped" in read_log(log)
             rows = {alert_id: await deliveries(t, alert_id) for alert_id, t in alerts.items()}
             assert sorted(len(r) for r in rows.values()) == [0, 1], "the second was not started"
             [[row]] = [r for r in rows.values() if r]
@@ -412,4 +382,4 @@ async def test_rcm_stops_on_sigterm_with_its_own_handler(tmp_path: Path) -> None
         silent.close()
         await silent.wait_closed()
 
-    assert code == 128 + 15, _read(log)
+    assert code == 128 + 15, read_log(log)

@@ -6,9 +6,7 @@ measured where they matter: at the partner, from the sandbox's ``received_at``."
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -37,10 +35,9 @@ from tests.eligibility_sweeps.checks_support import (
 )
 from tests.eligibility_sweeps.factories import add_member, add_policy
 from tests.eligibility_sweeps.rates import ARRIVAL_JITTER_SECONDS, violations
+from tests.processes import spawn, until_ready
 from tests.sandbox_support import SandboxClient
 
-SWEEPS_API = Path(sys.executable).parent / "sweeps-api"
-READY_TIMEOUT_SECONDS = 30
 # rcm_kit.settings.CommonSettings.TENANT_POOL_SIZE: connections per tenant and process.
 TENANT_POOL_SIZE = 5
 
@@ -296,29 +293,7 @@ def _start_api(master_url: str, redis_url: str, log: Path) -> tuple[subprocess.P
         # Longer than the slowest batch below takes, so no check gives up waiting.
         PARTNER_RATE_WAIT_SECONDS=30,
     )
-    env = {**os.environ, **{name: str(value) for name, value in settings.items()}}
-    with log.open("wb") as out:
-        process = subprocess.Popen([str(SWEEPS_API)], env=env, stdout=out, stderr=out)
-    return process, f"http://127.0.0.1:{port}"
-
-
-def _read(log: Path) -> str:
-    return log.read_text(errors="replace")
-
-
-async def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_SECONDS
-    async with httpx.AsyncClient(base_url=url, timeout=2) as client:
-        while asyncio.get_running_loop().time() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(f"sweeps-api exited {process.returncode}:\n{_read(log)}")
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"sweeps-api at {url} not ready:\n{_read(log)}")
+    return spawn("sweeps-api", log, settings), f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
@@ -335,7 +310,7 @@ async def two_apis(
             processes.append(process)
             urls.append(url)
         for process, url, log in zip(processes, urls, logs, strict=True):
-            await _wait_ready(process, url, log)
+            await until_ready(process, url, "/readyz", log)
         yield urls
     finally:
         for process in processes:
